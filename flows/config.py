@@ -1,0 +1,153 @@
+"""Configuration: one settings object, loaded once from legatura.toml and LEGATURA_* env, passed down."""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_FILE = "legatura.toml"
+
+
+class ConfigError(Exception):
+    """The configuration file or environment holds a value legatura cannot use."""
+
+
+class Organisation(BaseModel):
+    name: str = "Asociația Exemplu"
+    email: str = "contact@asociatia-exemplu.ro"
+    domains: list[str] = ["asociatia-exemplu.ro"]
+    phone_numbers: list[str] = ["+40316301234"]
+    facebook_page: str = "Asociația Exemplu"
+    timezone: str = "Europe/Bucharest"
+    language: str = "ro"
+    public_url: str = "https://asociatia-exemplu.ro/legatura"
+
+
+class Warehouse(BaseModel):
+    path: Path = Path("warehouse/legatura.duckdb")
+    snapshot: Path = Path("warehouse/analytics.duckdb")
+    lock_timeout_seconds: float = 600.0   # how long a writer waits for another writer
+
+
+class Landing(BaseModel):
+    path: Path = Path("landing")
+    stable_seconds: float = 1.0           # a landed file must keep its size this long before ingest
+
+
+class Templates(BaseModel):
+    path: Path = Path("templates")
+
+
+class Money(BaseModel):
+    base_currency: str = "RON"
+    fx: dict[str, float] = {"EUR": 4.97}
+
+
+class Segments(BaseModel):
+    major_donor_threshold: float = 5000
+    fiscal_year_start_month: int = Field(1, ge=1, le=12)
+
+
+class Compose(BaseModel):
+    frequency_cap: int = 2
+    frequency_window_days: int = 7
+
+
+class Smtp(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 25
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    security: str = "none"
+    concurrency: int = 8
+    rate_per_second: float = 50
+
+
+class Tracking(BaseModel):
+    sla_hours: float = 24
+    attribution_days: int = 7
+    business_hours: bool = False          # count the SLA in working hours only
+    holidays_country: str = "RO"
+
+
+class Tokens(BaseModel):
+    secret: SecretStr = SecretStr("")     # env LEGATURA_TOKENS__SECRET; signs unsubscribe links
+
+
+class Sms(BaseModel):
+    gateway_url: str = ""
+    token: SecretStr = SecretStr("")
+
+
+class Prefect(BaseModel):
+    mode: str = "local-server"            # local-server | ephemeral | external (use PREFECT_API_URL)
+    state_dir: Path = Path(".legatura")   # the local server's home, pid and log
+    startup_timeout_seconds: float = 120
+
+
+class Settings(BaseSettings):
+    """Every setting of legatura; see legatura.toml.example for each key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEGATURA_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    organisation: Organisation = Organisation()
+    warehouse: Warehouse = Warehouse()
+    landing: Landing = Landing()
+    templates: Templates = Templates()
+    money: Money = Money()
+    segments: Segments = Segments()
+    compose: Compose = Compose()
+    smtp: Smtp = Smtp()
+    tracking: Tracking = Tracking()
+    tokens: Tokens = Tokens()
+    sms: Sms = Sms()
+    prefect: Prefect = Prefect()
+    mappings: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # env beats the file, the file beats the defaults
+        return (env_settings, init_settings)
+
+    @property
+    def own_email_domains(self) -> set[str]:
+        return {d.strip().lower() for d in self.organisation.domains}
+
+
+def load_settings(config_path: str | os.PathLike | None = None, env: dict | None = None) -> Settings:
+    """Read legatura.toml (or --config / LEGATURA_CONFIG) and the LEGATURA_* environment."""
+    env = os.environ if env is None else env
+    explicit = config_path or env.get("LEGATURA_CONFIG")
+    path = Path(explicit) if explicit else Path(DEFAULT_CONFIG_FILE)
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    elif explicit:
+        raise ConfigError(f"config file {path} does not exist (from --config or LEGATURA_CONFIG)")
+    for secret_section in ("smtp", "tokens", "sms"):
+        for key in ("password", "secret", "token"):
+            if key in data.get(secret_section, {}):
+                raise ConfigError(
+                    f"{path}: [{secret_section}] {key} must not be in the file; "
+                    f"set env LEGATURA_{secret_section.upper()}__{key.upper()} instead"
+                )
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"{path if path.exists() else 'environment'}: setting {where}: {first['msg']} "
+            f"(file key [{where.rsplit('.', 1)[0]}] or env LEGATURA_{where.upper().replace('.', '__')})"
+        ) from exc

@@ -1,0 +1,184 @@
+"""Reading messy real exports: encodings, delimiters, Romanian numbers, phones, emails, local times."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import unicodedata
+
+import phonenumbers
+import polars as pl
+
+from .canonical import UTC
+
+CEDILLA_TO_COMMA = str.maketrans({"ş": "ș", "ţ": "ț", "Ş": "Ș", "Ţ": "Ț"})
+# cp1250 prints characters in 0x80-0x9F (€ „ ” – Š ...); ISO-8859-2 has only control codes there
+_CP1250_ONLY = re.compile(rb"[\x80-\x9f]")
+EMAIL_RE = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
+
+
+class UnreadableFile(Exception):
+    """The file cannot be read as text or as a table at all."""
+
+
+def decode_text(raw: bytes) -> tuple[str, str]:
+    """Bytes to text: UTF-8 (with or without BOM), else Windows-1250 / ISO-8859-2 with ş ţ folded to ș ț."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "utf-16"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    encoding = "cp1250" if _CP1250_ONLY.search(raw) else "iso-8859-2"
+    return raw.decode(encoding, errors="replace").translate(CEDILLA_TO_COMMA), encoding
+
+
+def fold_header(name: str) -> str:
+    """A header as matched: NFC, cedillas folded to commas, trimmed, case-folded."""
+    return unicodedata.normalize("NFC", name).translate(CEDILLA_TO_COMMA).strip().casefold()
+
+
+def sniff_delimiter(text: str) -> str:
+    """`;` when the header line has more semicolons than commas (Excel in a Romanian locale), else `,`."""
+    first = text.split("\n", 1)[0]
+    return ";" if first.count(";") > first.count(",") else ","
+
+
+def read_csv_text(text: str, source: str) -> tuple[pl.DataFrame, list[int]]:
+    """Parse CSV text into an all-string frame plus the 1-based line number each record starts on."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise UnreadableFile(f"{source}: the file is empty")
+    delimiter = sniff_delimiter(text)
+    try:
+        frame = pl.read_csv(
+            io.StringIO(text), separator=delimiter, infer_schema=False, quote_char='"',
+            missing_utf8_is_empty_string=True, truncate_ragged_lines=False, raise_if_empty=True,
+        )
+    except Exception:  # noqa: BLE001 - ragged or oddly quoted rows: the tolerant reader decides
+        frame = None
+    if frame is not None and text.count("\n") - (0 if text.endswith("\n") else -1) == frame.height + 1:
+        # no line breaks inside fields: record i starts on line i + 2
+        frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
+        return frame, list(range(2, frame.height + 2))
+    return _read_csv_slow(text, delimiter, source)
+
+
+def _read_csv_slow(text: str, delimiter: str, source: str) -> tuple[pl.DataFrame, list[int]]:
+    """Record-by-record reading: multi-line fields and ragged rows, keeping each record's start line."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"')
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise UnreadableFile(f"{source}: the file is empty") from None
+    header = [h.lstrip("\ufeff").strip() for h in header]
+    rows, lines = [], []
+    start = reader.line_num + 1
+    for row in reader:
+        if row:  # blank lines are not records
+            rows.append((row + [""] * len(header))[: len(header)] if len(row) != len(header) else row)
+            lines.append(start)
+        start = reader.line_num + 1
+    columns = {name: [r[i] for r in rows] for i, name in enumerate(header)}
+    return pl.DataFrame(columns, schema={h: pl.String for h in header}), lines
+
+
+def normalise_email(col: pl.Expr) -> pl.Expr:
+    """Trimmed, lower-cased email; null when empty. Validity is checked separately (`valid_email`)."""
+    cleaned = col.str.strip_chars().str.to_lowercase()
+    return pl.when(cleaned.str.len_chars() > 0).then(cleaned).otherwise(None)
+
+
+def valid_email(col: pl.Expr) -> pl.Expr:
+    return col.str.contains(EMAIL_RE)
+
+
+def _e164(value: str, region: str) -> str | None:
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_phones(values: pl.Series, region: str = "RO") -> pl.Series:
+    """Phone numbers in any Romanian or international format to E.164 (null when not a phone).
+
+    Parsed once per distinct value with the phonenumbers library.
+    """
+    stripped = values.cast(pl.String).str.strip_chars()
+    uniques = stripped.drop_nulls().unique()
+    mapping = {v: _e164(v, region) for v in uniques.to_list() if v}
+    if not mapping:
+        return pl.Series(values.name, [None] * len(values), dtype=pl.String)
+    return stripped.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
+def parse_number(col: pl.Expr, decimal_comma: bool) -> pl.Expr:
+    """'1.234,50' / '2,500.00' / '25.00' / '-43,47' to Float64 (null when not a number)."""
+    s = col.str.strip_chars().str.replace_all(r"[\s\u00a0]", "")
+    has_dot, has_comma = s.str.contains(r"\."), s.str.contains(",")
+    last_is_comma = s.str.contains(r",\d*$") & has_dot
+    both = has_dot & has_comma
+    if decimal_comma:
+        only_comma = s.str.replace_all(",", ".")
+        # '5.000' in a decimal-comma file is five thousand
+        only_dot = pl.when(s.str.contains(r"^-?\d{1,3}(\.\d{3})+$")).then(s.str.replace_all(r"\.", "")).otherwise(s)
+    else:
+        only_comma = pl.when(s.str.contains(r"^-?\d{1,3}(,\d{3})+$")).then(s.str.replace_all(",", "")).otherwise(
+            s.str.replace_all(",", "."))
+        only_dot = s
+    text = (
+        pl.when(both & last_is_comma).then(s.str.replace_all(r"\.", "").str.replace_all(",", "."))
+        .when(both).then(s.str.replace_all(",", ""))
+        .when(has_comma).then(only_comma)
+        .otherwise(only_dot)
+    )
+    return text.cast(pl.Float64, strict=False)
+
+
+def parse_local_time(col: pl.Expr, fmt: str, timezone: str) -> pl.Expr:
+    """Naive local timestamps in `timezone` to UTC instants (null when unparseable)."""
+    return (
+        col.str.strip_chars()
+        .str.strptime(pl.Datetime("us"), fmt, strict=False)
+        .dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
+
+
+def parse_utc_time(col: pl.Expr, fmt: str) -> pl.Expr:
+    """Naive timestamps that are UTC (Stripe's '(UTC)' columns, Mailchimp) to UTC instants."""
+    return col.str.strip_chars().str.strptime(pl.Datetime("us"), fmt, strict=False).dt.replace_time_zone("UTC")
+
+
+def parse_offset_time(col: pl.Expr, timezone: str) -> pl.Expr:
+    """ISO-like timestamps with or without an offset; naive ones are local to `timezone`."""
+    s = col.str.strip_chars().str.replace(" ", "T").str.replace(r"Z$", "+00:00")
+    aware = pl.coalesce(
+        [s.str.strptime(pl.Datetime("us", "UTC"), f, strict=False) for f in ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z")]
+    )
+    naive = pl.coalesce(
+        [s.str.strptime(pl.Datetime("us"), f, strict=False) for f in ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d")]
+    ).dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+    return pl.coalesce([aware.dt.convert_time_zone("UTC"), naive]).cast(UTC)
+
+
+def row_hash(frame: pl.DataFrame, columns: list[str], prefix: str) -> pl.Series:
+    """A stable key for records without an id: sha1 of the normalised values, prefixed."""
+    joined = frame.select(
+        pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in columns], separator="\x1f")
+    ).to_series()
+    return pl.Series([f"{prefix}{hashlib.sha1(v.encode()).hexdigest()[:20]}" for v in joined], dtype=pl.String)
+
+
+def raw_lines(frame: pl.DataFrame, delimiter: str = ",") -> pl.Series:
+    """Each record re-joined as text, for the quarantine's `raw` column."""
+    return frame.select(
+        pl.concat_str([pl.col(c).fill_null("") for c in frame.columns], separator=delimiter)
+    ).to_series()

@@ -1,0 +1,1 @@
+"""legatura: the warehouse helpers, migrations, segments and views."""

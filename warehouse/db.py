@@ -1,0 +1,166 @@
+"""The warehouse connection: one writer at a time (a file lock, waited for), migrations, snapshots."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+SQL_ROOT = Path(str(resources.files("legatura.warehouse")))
+
+
+class WarehouseError(Exception):
+    """The warehouse file cannot be opened, migrated or written."""
+
+
+class WarehouseBusy(WarehouseError):
+    """Another process holds the warehouse write lock longer than we were willing to wait."""
+
+
+def _lock_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".lock")
+
+
+def _holder(lock_file: Path) -> str:
+    try:
+        info = json.loads(lock_file.read_text() or "{}")
+        return f"pid {info.get('pid')} ({info.get('what', '?')}, since {info.get('since', '?')})"
+    except (OSError, ValueError):
+        return "another process"
+
+
+@contextlib.contextmanager
+def write_lock(
+    db_path: Path, what: str, timeout: float = 600.0, notify: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold the one-writer lock of the warehouse; wait for it (telling `notify` once) rather than fail."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_file = _lock_path(db_path)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told and notify:
+                    notify(f"waiting for the warehouse write lock held by {_holder(lock_file)}")
+                    told = True
+                if time.monotonic() > deadline:
+                    raise WarehouseBusy(
+                        f"{db_path}: still locked by {_holder(lock_file)} after {timeout:.0f} s; "
+                        "try again when it has finished (or raise warehouse.lock_timeout_seconds)"
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "what": what,
+                                 "since": time.strftime("%Y-%m-%dT%H:%M:%S")}).encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def connect(db_path: Path, read_only: bool = False, timeout: float = 60.0,
+            notify: Callable[[str], None] | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, retrying while some other program (an analyst's client) holds it."""
+    if not read_only:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    elif not db_path.exists():
+        raise WarehouseError(f"{db_path}: no warehouse here yet; run `legatura init` first")
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            con = duckdb.connect(str(db_path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise WarehouseError(f"{db_path}: {exc}") from exc
+            if time.monotonic() > deadline:
+                raise WarehouseBusy(
+                    f"{db_path}: held open by another program for {timeout:.0f} s; analysts should "
+                    "open the snapshot (warehouse.snapshot) instead of the live file"
+                ) from exc
+            if not told and notify:
+                notify(f"{db_path} is open in another program; waiting for it to close")
+                told = True
+            time.sleep(0.25)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _sql_files(folder: str) -> list[Path]:
+    return sorted((SQL_ROOT / folder).glob("*.sql"))
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply pending migrations in order, then (re)create every view; returns the migrations applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for path in _sql_files("migrations"):
+        if path.stem in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(path.read_text(encoding="utf-8"))
+            con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [path.stem])
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise WarehouseError(f"migration {path.name} failed: {exc}") from exc
+        applied.append(path.stem)
+    for path in _sql_files("views"):
+        try:
+            con.execute(path.read_text(encoding="utf-8"))
+        except duckdb.Error as exc:
+            raise WarehouseError(f"view file {path.name} failed: {exc}") from exc
+    return applied
+
+
+@contextlib.contextmanager
+def open_for_write(db_path: Path, what: str, lock_timeout: float = 600.0,
+                   notify: Callable[[str], None] | None = None,
+                   snapshot_path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Take the write lock, open and migrate the warehouse, yield the connection, close it.
+
+    With `snapshot_path`, a fresh read-only snapshot is published after a successful write.
+    """
+    with write_lock(db_path, what, lock_timeout, notify):
+        con = connect(db_path, timeout=lock_timeout, notify=notify)
+        try:
+            migrate(con)
+            yield con
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        if snapshot_path is not None:
+            publish_snapshot(db_path, snapshot_path)
+
+
+def publish_snapshot(db_path: Path, snapshot_path: Path) -> Path:
+    """Copy the warehouse to a read-only snapshot, replaced atomically (readers keep the old file)."""
+    snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = snapshot_path.with_name(f".{snapshot_path.name}.{os.getpid()}.tmp")
+    shutil.copyfile(db_path, tmp)
+    wal = db_path.with_name(db_path.name + ".wal")
+    if wal.exists() and wal.stat().st_size:
+        # an un-checkpointed WAL means the copy is incomplete: never publish that
+        tmp.unlink(missing_ok=True)
+        raise WarehouseError(f"{db_path}: a write-ahead log is pending; checkpoint before publishing")
+    os.replace(tmp, snapshot_path)
+    return snapshot_path
