@@ -164,3 +164,16 @@ def publish_snapshot(db_path: Path, snapshot_path: Path) -> Path:
         raise WarehouseError(f"{db_path}: a write-ahead log is pending; checkpoint before publishing")
     os.replace(tmp, snapshot_path)
     return snapshot_path
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """Run a query and return a Polars frame (keeps the schema even when no row matches)."""
+    import polars as pl
+
+    return pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """The first row of a query, or None (fetches fully: DuckDB 2 refuses work after a partial fetch)."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None

@@ -1,0 +1,91 @@
+"""`legatura ingest`: files and folders -> channel presets -> warehouse, with the nothing-lost ledger."""
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from legatura.flows.config import Settings
+from legatura.flows.load import FileSummary, ingest_file
+from legatura.transforms.channels import PRESETS, UnknownChannel, preset_module
+
+SKIPPED_NAMES = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*")
+
+
+class ChannelUnknown(Exception):
+    """legatura cannot tell which preset reads a file."""
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    channel: str
+
+
+def _landing_channel(path: Path, settings: Settings) -> str | None:
+    try:
+        relative = path.resolve().relative_to(settings.landing.path.resolve())
+    except ValueError:
+        return None
+    return relative.parts[0] if len(relative.parts) > 1 else None
+
+
+def detect_channel(path: Path, settings: Settings) -> str:
+    """landing/<channel>/ names it; else a mapping whose `match` glob fits; else the first preset that knows it."""
+    landing = _landing_channel(path, settings)
+    if landing:
+        return landing
+    for name, mapping in settings.mappings.items():
+        pattern = mapping.get("match")
+        if pattern and fnmatch.fnmatch(path.name, pattern):
+            return name
+    with path.open("rb") as handle:
+        head = handle.read(64 * 1024)
+    for name in PRESETS:
+        try:
+            module = preset_module(name)
+        except (ModuleNotFoundError, UnknownChannel):
+            continue
+        if getattr(module, "detect", None) and module.detect(path.name, head):
+            return name
+    raise ChannelUnknown(
+        f"{path}: cannot tell which channel this file is; pass --channel "
+        f"({', '.join(PRESETS)} or a [mappings.<name>] section), or drop it into landing/<channel>/")
+
+
+def _is_skipped(path: Path) -> bool:
+    return any(fnmatch.fnmatch(path.name, pattern) for pattern in SKIPPED_NAMES)
+
+
+def discover(paths: Iterable[Path], settings: Settings, channel: str | None = None) -> list[SourceFile]:
+    """Every file under the given paths with its channel; Maildir tmp/ and partial downloads are skipped."""
+    found: list[SourceFile] = []
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or folder")
+        if path.is_file():
+            files = [path]
+        else:
+            files = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and not _is_skipped(p) and "tmp" not in p.relative_to(path).parts[:-1]
+            )
+        for file in files:
+            found.append(SourceFile(file, channel or detect_channel(file, settings)))
+    return found
+
+
+def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], settings: Settings,
+                 channel: str | None = None,
+                 progress: Callable[[FileSummary], None] | None = None) -> list[FileSummary]:
+    """Ingest every file under `paths` (one transaction per file); returns one summary per file."""
+    summaries = []
+    for source in discover(paths, settings, channel):
+        summary = ingest_file(con, source.path, source.channel, settings)
+        summaries.append(summary)
+        if progress:
+            progress(summary)
+    return summaries

@@ -1,0 +1,366 @@
+"""Loading one source file into the warehouse: parse, validate, resolve identities, insert, account."""
+from __future__ import annotations
+
+import hashlib
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from legatura.flows.config import Settings
+from legatura.transforms import identity
+from legatura.transforms.canonical import KEYS, LIAISON, PARTY, TABLES, conform
+from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult, UnknownChannel, preset_module
+from legatura.transforms.validate import validate_frames
+from legatura.warehouse.db import fetch_one, query_frame
+
+# warehouse table and column for each canonical frame
+TARGET = {
+    "interactions": "interactions", "donations": "donations", "refunds": "donation_refunds",
+    "shifts": "volunteer_shifts", "partners": "partners", "consents": "consent_events",
+    "suppressions": "suppressions",
+}
+# tables whose contact_id columns follow a merge
+CONTACT_COLUMNS = [
+    ("interactions", "contact_id"), ("donations", "contact_id"), ("volunteer_shifts", "contact_id"),
+    ("partners", "contact_id"), ("partners", "liaison_contact_id"), ("messages", "contact_id"),
+    ("segment_history", "contact_id"), ("contact_identities", "contact_id"), ("contacts", "organisation_id"),
+]
+
+
+@dataclass
+class FileSummary:
+    """What ingesting one file did; loaded + duplicate + quarantined = read."""
+
+    path: str
+    channel: str
+    sha256: str = ""
+    status: str = "loaded"          # loaded | already_ingested | unchanged | failed
+    rows_read: int = 0
+    rows_ingested: int = 0
+    rows_duplicate: int = 0
+    rows_quarantined: int = 0
+    contacts_created: int = 0
+    contacts_merged: int = 0
+    error: str | None = None
+    new_rows: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def sha256_of(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def parse_source(raw: bytes, source: str, channel: str, settings: Settings) -> ParseResult:
+    """Run the preset (or the [mappings.<name>] section) that reads this channel."""
+    if channel in settings.mappings:
+        from legatura.transforms.channels import mapping
+
+        return mapping.parse(raw, source, settings, channel)
+    try:
+        module = preset_module(channel)
+    except (UnknownChannel, ModuleNotFoundError):
+        raise UnknownChannel(
+            f"unknown channel {channel!r}: use a preset ({', '.join(_available_presets())}) "
+            f"or add a [mappings.{channel}] section to legatura.toml"
+        ) from None
+    return module.parse(raw, source, settings)
+
+
+def _available_presets() -> list[str]:
+    from legatura.transforms.channels import PRESETS
+
+    found = []
+    for name in PRESETS:
+        try:
+            preset_module(name)
+            found.append(name)
+        except ModuleNotFoundError:
+            pass
+    return found
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, channel: str, settings: Settings,
+                raw: bytes | None = None) -> FileSummary:
+    """Ingest one file in one transaction; a file that cannot be read is quarantined whole."""
+    raw = path.read_bytes() if raw is None else raw
+    source = str(path)
+    summary = FileSummary(path=source, channel=channel, sha256=sha256_of(raw))
+    seen = fetch_one(con, "SELECT path, rows_read FROM ingested_files WHERE sha256 = ? AND status IN ('loaded','already_ingested') "
+        "ORDER BY ingested_at LIMIT 1", [summary.sha256])
+    if seen is not None:
+        same_path = fetch_one(
+            con, "SELECT count(*) FROM ingested_files WHERE sha256 = ? AND path = ?", [summary.sha256, source])[0]
+        summary.rows_read = summary.rows_duplicate = seen[1]
+        summary.status = "unchanged" if same_path else "already_ingested"
+        if not same_path:
+            _write_ledger(con, summary, len(raw))
+        return summary
+    try:
+        parsed = parse_source(raw, source, channel, settings)
+    except UnknownChannel:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the run
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        summary.status, summary.error = "failed", f"{source}: {reason}"
+        summary.rows_read = summary.rows_quarantined = 1
+        con.execute("BEGIN TRANSACTION")
+        con.execute("INSERT INTO quarantine (source_file, line_or_key, reason, raw, channel) VALUES (?,?,?,?,?)",
+                    [source, "file", f"file could not be read: {reason}",
+                     traceback.format_exc(limit=3)[-2000:], channel])
+        _write_ledger(con, summary, len(raw))
+        con.execute("COMMIT")
+        return summary
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _load_parsed(con, parsed, source, settings, summary)
+        _write_ledger(con, summary, len(raw))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return summary
+
+
+def _write_ledger(con, summary: FileSummary, size: int) -> None:
+    con.execute(
+        "INSERT INTO ingested_files (path, sha256, channel, rows_read, rows_ingested, rows_duplicate,"
+        " rows_quarantined, size_bytes, status) VALUES (?,?,?,?,?,?,?,?,?)",
+        [summary.path, summary.sha256, summary.channel, summary.rows_read, summary.rows_ingested,
+         summary.rows_duplicate, summary.rows_quarantined, size, summary.status],
+    )
+
+
+def _party_frame(frame: pl.DataFrame, prefix: str, offset: int) -> pl.DataFrame:
+    cols = {name: (f"{prefix}{name}" if prefix else name) for name in PARTY}
+    exprs = [
+        (pl.col(src) if src in frame.columns else pl.lit(None, dtype=PARTY[name])).alias(name)
+        for name, src in cols.items()
+    ]
+    if prefix:
+        exprs[-2] = pl.lit("person").alias("contact_kind")
+    return frame.select(exprs).with_row_index("rec", offset=offset).with_columns(pl.col("rec").cast(pl.Int64))
+
+
+def _load_parsed(con, parsed: ParseResult, source: str, settings: Settings, summary: FileSummary) -> None:
+    frames = {name: conform(frame, name) for name, frame in parsed.frames.items() if frame.height}
+    frames, rejected = validate_frames(frames, settings)
+    quarantine = pl.concat([parsed.quarantine.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA),
+                            rejected.cast(QUARANTINE_SCHEMA)])
+    summary.rows_read = parsed.records_read
+    summary.rows_quarantined = quarantine.height
+
+    # --- who each row is about
+    party_parts, offset, slices = [], 0, {}
+    for name, frame in frames.items():
+        prefixes = [""] + (["liaison_"] if name == "partners" else [])
+        for prefix in prefixes:
+            if prefix == "" and name in ("refunds", "suppressions"):
+                continue
+            part = _party_frame(frame, prefix, offset)
+            slices[(name, prefix)] = (offset, frame.height)
+            party_parts.append(part)
+            offset += frame.height
+    parties = pl.concat(party_parts) if party_parts else _party_frame(pl.DataFrame(), "", 0).clear()
+    org = settings.organisation
+    parties = identity.drop_own_identities(
+        parties, settings.own_email_domains, set(org.phone_numbers), org.facebook_page)
+    keys = identity.identity_edges(parties).select("identity_type", "identity_value").unique()
+    con.register("batch_keys", keys.to_arrow())
+    existing = query_frame(
+        con, "SELECT i.identity_type, i.identity_value, i.contact_id FROM contact_identities i "
+        "JOIN batch_keys k USING (identity_type, identity_value)")
+    con.unregister("batch_keys")
+    next_id = fetch_one(con, "SELECT coalesce(max(contact_id), 0) + 1 FROM contacts")[0]
+    merged_max = fetch_one(con, "SELECT coalesce(max(merged_contact_id), 0) + 1 FROM contact_merges")[0]
+    resolution = identity.resolve(parties, existing.cast({"contact_id": pl.Int64}), max(next_id, merged_max))
+    _apply_merges(con, resolution.merges, source)
+    _apply_contacts(con, resolution, source)
+    summary.contacts_created = resolution.new_contacts.height
+    summary.contacts_merged = resolution.merges.height
+
+    contact_of = resolution.record_contacts
+    new_records: list[pl.Series] = []
+    seen_records: list[pl.Series] = []
+    for name, frame in frames.items():
+        if (name, "") in slices:
+            start, height = slices[(name, "")]
+            ids = contact_of.filter(pl.col("rec").is_between(start, start + height - 1)).sort("rec")
+            frame = frame.with_columns(contact_id=ids.get_column("contact_id"))
+        if (name, "liaison_") in slices:
+            start, height = slices[(name, "liaison_")]
+            ids = contact_of.filter(pl.col("rec").is_between(start, start + height - 1)).sort("rec")
+            frame = frame.with_columns(liaison_contact_id=ids.get_column("contact_id"))
+        seen_records.append(frame.get_column("record_no"))
+        if name == "contacts":
+            start, height = slices[(name, "")]
+            fresh = resolution.records_with_new_identity.filter(
+                resolution.records_with_new_identity.is_between(start, start + height - 1)) - start
+            new_records.append(frame.get_column("record_no").gather(fresh.cast(pl.UInt32)) if fresh.len() else
+                               pl.Series("record_no", [], pl.Int64))
+            _apply_contact_tags(con, frame)
+            continue
+        inserted = _insert_new(con, name, frame, source)
+        summary.new_rows[name] = inserted.height
+        new_records.append(inserted.get_column("record_no"))
+    if "refunds" in frames or "donations" in frames:
+        _apply_refunds(con, frames)
+    if "partners" in frames:
+        con.execute(
+            "UPDATE contacts SET organisation_id = p.contact_id FROM partners p "
+            "WHERE contacts.contact_id = p.liaison_contact_id AND p.source_file = ? "
+            "AND contacts.organisation_id IS NULL", [source])
+
+    all_seen = pl.concat(seen_records).unique() if seen_records else pl.Series("record_no", [], pl.Int64)
+    fresh = pl.concat(new_records).unique() if new_records else pl.Series("record_no", [], pl.Int64)
+    summary.rows_duplicate = all_seen.len() - fresh.len()
+    summary.rows_ingested = summary.rows_read - summary.rows_quarantined - summary.rows_duplicate
+    if quarantine.height:
+        con.register("batch_quarantine", quarantine.with_columns(
+            source_file=pl.lit(source), channel=pl.lit(parsed.channel)).to_arrow())
+        con.execute("INSERT INTO quarantine (source_file, line_or_key, reason, raw, channel) "
+                    "SELECT source_file, line_or_key, reason, raw, channel FROM batch_quarantine")
+        con.unregister("batch_quarantine")
+
+
+def _apply_merges(con, merges: pl.DataFrame, source: str) -> None:
+    if merges.height == 0:
+        return
+    con.register("batch_merges", merges.to_arrow())
+    # the kept contact takes what it lacks from the merged one
+    con.execute("""
+        UPDATE contacts SET
+            full_name = coalesce(contacts.full_name, m.full_name),
+            email = coalesce(contacts.email, m.email),
+            phone = coalesce(contacts.phone, m.phone),
+            language = coalesce(contacts.language, m.language),
+            updated_at = now()
+        FROM (SELECT b.kept_contact_id, first(c.full_name) AS full_name, first(c.email) AS email,
+                     first(c.phone) AS phone, first(c.language) AS language
+              FROM batch_merges b JOIN contacts c ON c.contact_id = b.merged_contact_id
+              GROUP BY b.kept_contact_id) m
+        WHERE contacts.contact_id = m.kept_contact_id""")
+    con.execute("""
+        INSERT INTO contact_merges (kept_contact_id, merged_contact_id, shared_identity, source_file, merged_contact_name)
+        SELECT b.kept_contact_id, b.merged_contact_id, b.shared_identity, ?, c.full_name
+        FROM batch_merges b LEFT JOIN contacts c ON c.contact_id = b.merged_contact_id""", [source])
+    con.execute("""
+        DELETE FROM segment_membership s USING batch_merges b
+        WHERE s.contact_id = b.merged_contact_id
+          AND EXISTS (SELECT 1 FROM segment_membership k
+                      WHERE k.contact_id = b.kept_contact_id AND k.segment = s.segment)""")
+    con.execute("""
+        UPDATE segment_membership SET contact_id = b.kept_contact_id FROM batch_merges b
+        WHERE segment_membership.contact_id = b.merged_contact_id""")
+    for table, column in CONTACT_COLUMNS:
+        con.execute(f"""
+            UPDATE {table} SET {column} = b.kept_contact_id FROM batch_merges b
+            WHERE {table}.{column} = b.merged_contact_id""")
+    con.execute("DELETE FROM contacts WHERE contact_id IN (SELECT merged_contact_id FROM batch_merges)")
+    con.unregister("batch_merges")
+
+
+def _apply_contacts(con, resolution: identity.Resolution, source: str) -> None:
+    if resolution.new_contacts.height:
+        con.register("batch_contacts", resolution.new_contacts.to_arrow())
+        con.execute("""
+            INSERT INTO contacts (contact_id, full_name, email, phone, language, kind, first_source)
+            SELECT contact_id, full_name, email, phone, language, kind, ? FROM batch_contacts""", [source])
+        con.unregister("batch_contacts")
+    if resolution.contact_updates.height:
+        con.register("batch_updates", resolution.contact_updates.to_arrow())
+        con.execute("""
+            UPDATE contacts SET
+                full_name = coalesce(contacts.full_name, u.full_name),
+                email = coalesce(contacts.email, u.email),
+                phone = coalesce(contacts.phone, u.phone),
+                language = coalesce(contacts.language, u.language),
+                kind = CASE WHEN u.kind = 'organisation' THEN 'organisation' ELSE contacts.kind END,
+                updated_at = now()
+            FROM batch_updates u
+            WHERE contacts.contact_id = u.contact_id
+              AND (contacts.full_name IS NULL AND u.full_name IS NOT NULL
+                   OR contacts.email IS NULL AND u.email IS NOT NULL
+                   OR contacts.phone IS NULL AND u.phone IS NOT NULL
+                   OR contacts.language IS NULL AND u.language IS NOT NULL
+                   OR u.kind = 'organisation' AND contacts.kind <> 'organisation')""")
+        con.unregister("batch_updates")
+    if resolution.new_identities.height:
+        con.register("batch_identities", resolution.new_identities.to_arrow())
+        con.execute("""
+            INSERT INTO contact_identities (identity_type, identity_value, contact_id, source_file)
+            SELECT identity_type, identity_value, contact_id, ? FROM batch_identities""", [source])
+        con.unregister("batch_identities")
+
+
+def _apply_contact_tags(con, frame: pl.DataFrame) -> None:
+    tagged = (frame.filter(pl.col("tags").list.len() > 0).drop_nulls("contact_id")
+              .group_by("contact_id").agg(pl.col("tags").explode().drop_nulls().unique().sort()))
+    if tagged.height == 0:
+        return
+    con.register("batch_tags", tagged.to_arrow())
+    con.execute("""
+        UPDATE contacts SET tags = list_sort(list_distinct(list_concat(coalesce(contacts.tags, []), t.tags)))
+        FROM batch_tags t WHERE contacts.contact_id = t.contact_id""")
+    con.unregister("batch_tags")
+
+
+def _with_keys(name: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """The frame and its key columns in the warehouse table."""
+    if name == "consents":
+        frame = frame.with_columns(event_id=pl.concat_str(
+            [pl.col("channel"), pl.col("address"), pl.col("status"),
+             pl.col("recorded_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.f"), pl.col("source")], separator="|"))
+        return frame, ["event_id"]
+    if name == "suppressions":
+        return frame, ["channel", "address"]
+    return frame, [KEYS[name]]
+
+
+def _insert_new(con, name: str, frame: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Insert the rows whose key the warehouse has not seen; return them."""
+    table = TARGET[name]
+    frame, key_cols = _with_keys(name, frame)
+    frame = frame.unique(key_cols, keep="first", maintain_order=True)
+    columns = [c for c in frame.columns if c not in ("record_no", *PARTY, *LIAISON)]
+    table_columns = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+    columns = [c for c in columns if c in table_columns]
+    con.register("batch_rows", frame.to_arrow())
+    join = " AND ".join(f't."{c}" = b."{c}"' for c in key_cols)
+    new = query_frame(
+        con, f"SELECT b.* FROM batch_rows b WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {join})")
+    if new.height:
+        con.register("batch_new", new.to_arrow())
+        extra = ", source_file" if "source_file" in table_columns else ""
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        con.execute(f"INSERT INTO {table} ({quoted}{extra}) SELECT {quoted}{', ?' if extra else ''} FROM batch_new",
+                    [source] if extra else [])
+        con.unregister("batch_new")
+    con.unregister("batch_rows")
+    return new
+
+
+def _apply_refunds(con, frames: dict[str, pl.DataFrame]) -> None:
+    """Fold every refund seen into its gift: Stripe's running totals by max, PayPal's rows by sum."""
+    ids = pl.concat([frames[n].select("donation_id") for n in ("donations", "refunds") if n in frames]).unique()
+    con.register("batch_gift_ids", ids.to_arrow())
+    con.execute("""
+        UPDATE donations SET
+            amount_refunded = least(donations.amount, r.refunded),
+            net_amount_base = round((donations.amount - least(donations.amount, r.refunded))
+                                    * donations.amount_base / donations.amount, 2)
+        FROM (
+            SELECT donation_id,
+                   coalesce(max(amount) FILTER (WHERE cumulative), 0)
+                   + coalesce(sum(amount) FILTER (WHERE NOT cumulative), 0) AS refunded
+            FROM donation_refunds
+            WHERE donation_id IN (SELECT donation_id FROM batch_gift_ids)
+            GROUP BY donation_id
+        ) r
+        WHERE donations.donation_id = r.donation_id""")
+    con.unregister("batch_gift_ids")

@@ -1,0 +1,49 @@
+"""The loader: ledger, idempotency, quarantine accounting, refunds, identity merges across files."""
+from __future__ import annotations
+
+from tests.conftest import copy_sample
+
+
+def test_stripe_sample_loads_gifts_and_quarantines_broken_rows(ingest, warehouse, formats):
+    [summary] = ingest(formats / "stripe" / "unified_payments_2026-11-12.csv", channel="stripe")
+    assert (summary.rows_read, summary.rows_quarantined) == (12, 3)
+    assert summary.rows_ingested + summary.rows_duplicate + summary.rows_quarantined == summary.rows_read
+    gifts = warehouse.execute("SELECT count(*), sum(net_amount_base) FROM donations").fetchone()
+    # 8 Paid/Refunded rows; the double charge refunded in full and 900 of 1000 returned
+    assert gifts[0] == 8
+    assert float(gifts[1]) == round(150 + 50 + 20 * 4.97 + 100 + 0 + 50 + 100 + 50, 2)
+    reasons = [r[0] for r in warehouse.execute("SELECT reason FROM quarantine ORDER BY line_or_key").fetchall()]
+    assert reasons[0] == "empty charge id"
+
+
+def test_reingest_same_file_adds_nothing(ingest, warehouse, formats, tmp_path):
+    sample = formats / "stripe" / "unified_payments_2026-11-12.csv"
+    ingest(sample, channel="stripe")
+    before = warehouse.execute("SELECT (SELECT count(*) FROM donations), (SELECT count(*) FROM contacts)").fetchone()
+    copy = copy_sample(sample, tmp_path / "again", "unified_payments (1).csv")
+    [again] = ingest(copy, channel="stripe")
+    assert again.status == "already_ingested" and again.rows_duplicate == 12 and again.rows_ingested == 0
+    [same] = ingest(sample, channel="stripe")
+    assert same.status == "unchanged"
+    after = warehouse.execute("SELECT (SELECT count(*) FROM donations), (SELECT count(*) FROM contacts)").fetchone()
+    assert before == after
+    assert warehouse.execute("SELECT count(*) FROM ingested_files").fetchone()[0] == 2
+
+
+def test_overlapping_export_counts_duplicates_and_updates_refund(ingest, warehouse, tmp_path):
+    header = ("id,Created date (UTC),Amount,Amount Refunded,Currency,Status,Customer Email,Refunded date (UTC)\n")
+    first = tmp_path / "a.csv"
+    first.write_text(header + "ch_1,2026-01-05 10:00:00,100.00,0.00,ron,Paid,a@x.ro,\n"
+                              "ch_2,2026-01-06 10:00:00,50.00,0.00,eur,Paid,b@x.ro,\n")
+    second = tmp_path / "b.csv"
+    second.write_text(header + "ch_1,2026-01-05 10:00:00,100.00,40.00,ron,Paid,a@x.ro,2026-01-09 10:00:00\n"
+                               "ch_2,2026-01-06 10:00:00,50.00,0.00,eur,Paid,b@x.ro,\n"
+                               "ch_3,2026-01-07 10:00:00,10.00,0.00,ron,Paid,a@x.ro,\n")
+    ingest(first, channel="stripe")
+    [summary] = ingest(second, channel="stripe")
+    assert (summary.rows_ingested, summary.rows_duplicate, summary.rows_quarantined) == (2, 1, 0)
+    rows = warehouse.execute(
+        "SELECT donation_id, amount_refunded, net_amount_base FROM donations ORDER BY donation_id").fetchall()
+    assert [(r[0], float(r[1]), float(r[2])) for r in rows] == [
+        ("stripe:ch_1", 40.0, 60.0), ("stripe:ch_2", 0.0, 248.5), ("stripe:ch_3", 0.0, 10.0)]
+    assert warehouse.execute("SELECT count(*) FROM contacts").fetchone()[0] == 2

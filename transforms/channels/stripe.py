@@ -1,0 +1,95 @@
+"""Stripe dashboard payments export ("unified payments" CSV): gifts, refunds, donors."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from legatura.transforms.channels import ParseResult
+from legatura.transforms.text import (
+    decode_text, normalise_email, parse_number, parse_utc_time, raw_lines, read_csv_text, valid_email,
+)
+
+if TYPE_CHECKING:
+    from legatura.flows.config import Settings
+
+REQUIRED = ["id", "Created date (UTC)", "Amount", "Currency", "Status"]
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class NotAStripeExport(Exception):
+    """The file lacks the columns of a Stripe payments export."""
+
+
+def detect(name: str, head: bytes) -> bool:
+    first = head.split(b"\n", 1)[0]
+    return b"Created date (UTC)" in first and b"Amount Refunded" in first
+
+
+def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
+    text, _ = decode_text(raw)
+    rows, lines = read_csv_text(text, source)
+    missing = [c for c in REQUIRED if c not in rows.columns]
+    if missing:
+        raise NotAStripeExport(f"{source}: not a Stripe payments export, missing columns {missing}")
+    col = lambda name: pl.col(name) if name in rows.columns else pl.lit(None, pl.String)  # noqa: E731
+    frame = rows.with_row_index("record_no").with_columns(
+        source_line=pl.Series(lines).cast(pl.String),
+        raw=raw_lines(rows),
+        charge_id=pl.col("id").str.strip_chars(),
+        created=parse_utc_time(pl.col("Created date (UTC)"), TIME_FORMAT),
+        amount=parse_number(pl.col("Amount"), decimal_comma=False),
+        refunded=parse_number(col("Amount Refunded"), decimal_comma=False).fill_null(0.0),
+        refunded_at=parse_utc_time(col("Refunded date (UTC)"), TIME_FORMAT),
+        currency=pl.col("Currency").str.strip_chars().str.to_uppercase(),
+        status=pl.col("Status").str.strip_chars().str.to_lowercase(),
+        email=normalise_email(col("Customer Email")),
+        full_name=pl.coalesce(
+            pl.col("Customer Description").str.strip_chars().replace("", None) if "Customer Description" in rows.columns else pl.lit(None, pl.String),
+            col("Card Name").str.strip_chars().replace("", None)),
+        recurring=col("Invoice ID").str.strip_chars().str.len_chars().fill_null(0) > 0,
+        campaign=col("campaign (metadata)").str.strip_chars().replace("", None),
+    ).with_columns(record_no=pl.col("record_no").cast(pl.Int64))
+
+    reason = (
+        pl.when(pl.col("charge_id").is_null() | (pl.col("charge_id") == "")).then(pl.lit("empty charge id"))
+        .when(pl.col("created").is_null()).then(pl.format("date '{}' is not YYYY-MM-DD HH:MM:SS",
+                                                          pl.col("Created date (UTC)")))
+        .when(~pl.col("status").is_in(["paid", "refunded", "failed"])).then(pl.format("unknown Status '{}'",
+                                                                                      pl.col("Status")))
+        .when((pl.col("status") != "failed") & pl.col("amount").is_null()).then(
+            pl.format("Amount '{}' is not a number", pl.col("Amount")))
+        .when(pl.col("email").is_not_null() & ~valid_email(pl.col("email"))).then(
+            pl.format("Customer Email '{}' is not a valid address", pl.col("Customer Email")))
+    )
+    frame = frame.with_columns(reason=reason)
+    bad = frame.filter(pl.col("reason").is_not_null())
+    good = frame.filter(pl.col("reason").is_null())
+    gifts = good.filter(pl.col("status") != "failed")
+
+    donations = gifts.select(
+        "record_no", "source_line", "email", "full_name", "amount", "currency", "recurring", "campaign",
+        donation_id=pl.lit("stripe:") + pl.col("charge_id"),
+        external_id=pl.col("charge_id"),
+        donated_at=pl.col("created"),
+        method=pl.lit("card"),
+        source=pl.lit("stripe"),
+    )
+    refunds = gifts.filter(pl.col("refunded") > 0).select(
+        "record_no",
+        refund_id=pl.format("stripe:{}:refunded:{}", pl.col("charge_id"), pl.col("refunded")),
+        donation_id=pl.lit("stripe:") + pl.col("charge_id"),
+        amount=pl.col("refunded"),
+        currency=pl.col("currency"),
+        refunded_at=pl.col("refunded_at"),
+        cumulative=pl.lit(True),
+    )
+    # a failed attempt is no gift, but the person is still a contact
+    contacts = good.filter(pl.col("status") == "failed").select("record_no", "email", "full_name")
+    quarantine = bad.select(line_or_key="source_line", reason="reason", raw="raw")
+    return ParseResult(
+        channel="stripe",
+        records_read=rows.height,
+        frames={"donations": donations, "refunds": refunds, "contacts": contacts},
+        quarantine=quarantine,
+    )

@@ -1,0 +1,146 @@
+"""Identity resolution: records sharing a normalised email or phone are one person, transitively."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+KEY_COLUMNS = {"email": "email", "phone": "phone", "facebook_ref": "facebook"}
+
+
+@dataclass
+class Resolution:
+    """What one batch of records does to the contact graph."""
+
+    record_contacts: pl.DataFrame   # rec, contact_id (null: the record names nobody)
+    new_contacts: pl.DataFrame      # contact_id, full_name, email, phone, language, kind
+    new_identities: pl.DataFrame    # identity_type, identity_value, contact_id
+    merges: pl.DataFrame            # kept_contact_id, merged_contact_id, shared_identity
+    contact_updates: pl.DataFrame   # contact_id, full_name, email, phone, language, kind (fill blanks)
+    records_with_new_identity: pl.Series  # rec values that introduced an identity not seen before
+
+
+def drop_own_identities(parties: pl.DataFrame, own_domains: set[str], own_phones: set[str],
+                        own_page: str | None) -> pl.DataFrame:
+    """The NGO's own addresses, numbers and page are never a contact's identity."""
+    domain = pl.col("email").str.split("@").list.last()
+    return parties.with_columns(
+        email=pl.when(domain.is_in(list(own_domains))).then(None).otherwise(pl.col("email")),
+        phone=pl.when(pl.col("phone").is_in(list(own_phones))).then(None).otherwise(pl.col("phone")),
+        facebook_ref=pl.col("facebook_ref"),
+        full_name=pl.when(pl.col("full_name") == (own_page or "\x00")).then(None).otherwise(pl.col("full_name")),
+    )
+
+
+def identity_edges(parties: pl.DataFrame) -> pl.DataFrame:
+    """(rec, key) for every identity a record carries; key is 'type:value'."""
+    parts = [
+        parties.select(pl.col("rec"), pl.lit(kind).alias("identity_type"), pl.col(col).alias("identity_value"))
+        for col, kind in KEY_COLUMNS.items()
+    ]
+    return (
+        pl.concat(parts)
+        .drop_nulls("identity_value")
+        .with_columns(key=pl.concat_str([pl.col("identity_type"), pl.lit(":"), pl.col("identity_value")]))
+        .unique(["rec", "key"])
+    )
+
+
+def _components(edges: pl.DataFrame) -> pl.DataFrame:
+    """Connected components of a bipartite node/key graph by min-label propagation: node -> label."""
+    labels = edges.select("node").unique().with_columns(label=pl.col("node"))
+    while True:
+        key_label = edges.join(labels, on="node").group_by("key").agg(pl.col("label").min())
+        new = (
+            edges.join(key_label, on="key").group_by("node").agg(pl.col("label").min())
+        )
+        merged = labels.join(new, on="node", suffix="_new").with_columns(
+            label=pl.min_horizontal("label", "label_new")
+        ).select("node", "label")
+        if merged.join(labels, on="node", suffix="_old").filter(pl.col("label") != pl.col("label_old")).height == 0:
+            return merged
+        labels = merged
+
+
+def resolve(parties: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int) -> Resolution:
+    """Resolve a batch of party records against the identities already in the warehouse.
+
+    parties: rec, email, phone, facebook_ref, full_name, contact_kind, language (own identities dropped).
+    existing: identity_type, identity_value, contact_id for the batch's identities already known.
+    """
+    edges = identity_edges(parties)
+    known = existing.with_columns(
+        key=pl.concat_str([pl.col("identity_type"), pl.lit(":"), pl.col("identity_value")])
+    )
+    # nodes: records (rec >= 0) and existing contacts (-contact_id - 1), both linked to their keys
+    rec_edges = edges.select(node=pl.col("rec"), key=pl.col("key"))
+    contact_edges = known.select(node=-pl.col("contact_id") - 1, key=pl.col("key"))
+    graph = pl.concat([rec_edges, contact_edges]).unique()
+    if graph.height == 0:
+        empty_contacts = pl.DataFrame(schema={"contact_id": pl.Int64, "full_name": pl.String, "email": pl.String,
+                                              "phone": pl.String, "language": pl.String, "kind": pl.String})
+        return Resolution(
+            record_contacts=parties.select("rec", contact_id=pl.lit(None, pl.Int64)),
+            new_contacts=empty_contacts,
+            new_identities=pl.DataFrame(schema={"identity_type": pl.String, "identity_value": pl.String,
+                                                "contact_id": pl.Int64}),
+            merges=pl.DataFrame(schema={"kept_contact_id": pl.Int64, "merged_contact_id": pl.Int64,
+                                        "shared_identity": pl.String}),
+            contact_updates=empty_contacts,
+            records_with_new_identity=pl.Series("rec", [], pl.Int64),
+        )
+    labels = _components(graph.with_columns(pl.col("node").cast(pl.Int64)))
+    contact_nodes = labels.filter(pl.col("node") < 0).with_columns(contact_id=-pl.col("node") - 1)
+    # the oldest (smallest id) existing contact of a component is kept
+    kept = contact_nodes.group_by("label").agg(kept_contact_id=pl.col("contact_id").min())
+    fresh_labels = (
+        labels.filter(pl.col("node") >= 0).select("label").unique()
+        .join(kept, on="label", how="anti").sort("label")
+        .with_row_index("n").with_columns(kept_contact_id=pl.col("n").cast(pl.Int64) + next_contact_id)
+        .select("label", "kept_contact_id")
+    )
+    label_contact = pl.concat([kept, fresh_labels])
+    record_contacts = (
+        parties.select("rec")
+        .join(labels.rename({"node": "rec"}), on="rec", how="left")
+        .join(label_contact, on="label", how="left")
+        .select("rec", contact_id=pl.col("kept_contact_id"))
+    )
+    merged = contact_nodes.join(kept, on="label").filter(pl.col("contact_id") != pl.col("kept_contact_id"))
+    merges = (
+        merged.join(contact_edges.with_columns(contact_id=-pl.col("node") - 1), on="contact_id")
+        .group_by("kept_contact_id", "contact_id").agg(shared_identity=pl.col("key").min())
+        .select("kept_contact_id", merged_contact_id=pl.col("contact_id"), shared_identity=pl.col("shared_identity"))
+        .sort("kept_contact_id", "merged_contact_id")
+    )
+    first_values = (
+        parties.join(record_contacts, on="rec").sort("rec")
+        .group_by("contact_id", maintain_order=True)
+        .agg(
+            full_name=pl.col("full_name").drop_nulls().first(),
+            email=pl.col("email").drop_nulls().first(),
+            phone=pl.col("phone").drop_nulls().first(),
+            language=pl.col("language").drop_nulls().first(),
+            kind=pl.col("contact_kind").drop_nulls().first(),
+        )
+        .drop_nulls("contact_id")
+    )
+    new_ids = fresh_labels.select(contact_id="kept_contact_id")
+    new_contacts = first_values.join(new_ids, on="contact_id", how="semi").with_columns(
+        kind=pl.col("kind").fill_null("person")
+    )
+    contact_updates = first_values.join(new_ids, on="contact_id", how="anti")
+    new_identity_edges = edges.join(known.select("key"), on="key", how="anti")
+    new_identities = (
+        new_identity_edges.join(record_contacts, on="rec")
+        .unique("key", keep="first")
+        .select("identity_type", "identity_value", "contact_id")
+    )
+    return Resolution(
+        record_contacts=record_contacts,
+        new_contacts=new_contacts,
+        new_identities=new_identities,
+        merges=merges,
+        contact_updates=contact_updates,
+        records_with_new_identity=new_identity_edges.get_column("rec").unique(),
+    )
