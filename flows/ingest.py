@@ -7,16 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 from legatura.flows.config import Settings
 from legatura.flows.load import FileSummary, ingest_file
 from legatura.transforms.channels import PRESETS, UnknownChannel, preset_module
+from legatura.warehouse.db import open_for_write
 
 SKIPPED_NAMES = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*")
-
-
-class ChannelUnknown(Exception):
-    """legatura cannot tell which preset reads a file."""
 
 
 @dataclass
@@ -51,7 +50,7 @@ def detect_channel(path: Path, settings: Settings) -> str:
             continue
         if getattr(module, "detect", None) and module.detect(path.name, head):
             return name
-    raise ChannelUnknown(
+    raise UnknownChannel(
         f"{path}: cannot tell which channel this file is; pass --channel "
         f"({', '.join(PRESETS)} or a [mappings.<name>] section), or drop it into landing/<channel>/")
 
@@ -89,3 +88,39 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], settings: Se
         if progress:
             progress(summary)
     return summaries
+
+
+@dataclass
+class IngestResult:
+    """Per-file summaries of one ingest run, with totals for the CLI."""
+
+    files: list[FileSummary]
+
+    @property
+    def failed(self) -> list[FileSummary]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def totals(self) -> dict[str, int]:
+        keys = ("rows_read", "rows_ingested", "rows_duplicate", "rows_quarantined", "contacts_created",
+                "contacts_merged")
+        return {"files": len(self.files), **{k: sum(getattr(f, k) for f in self.files) for k in keys}}
+
+
+ingest_file_task = task(ingest_file, name="ingest-file", cache_policy=NO_CACHE)
+
+
+@flow(name="ingest", validate_parameters=False)
+def ingest_flow(paths: list[Path], settings: Settings, channel: str | None = None,
+                progress: Callable[[FileSummary], None] | None = None,
+                notify: Callable[[str], None] | None = None) -> IngestResult:
+    """Take the write lock, ingest every file (one task per file), publish the analysts' snapshot."""
+    sources = discover(paths, settings, channel)
+    summaries = []
+    with open_for_write(settings.warehouse.path, "legatura ingest", settings.warehouse.lock_timeout_seconds,
+                        notify, snapshot_path=settings.warehouse.snapshot) as con:
+        for source in sources:
+            summary = ingest_file_task(con, source.path, source.channel, settings)
+            summaries.append(summary)
+            if progress:
+                progress(summary)
+    return IngestResult(summaries)

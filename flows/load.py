@@ -105,7 +105,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, channel: str, settin
     except UnknownChannel:
         raise
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the run
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        reason = str(exc).removeprefix(f"{source}: ") or type(exc).__name__
         summary.status, summary.error = "failed", f"{source}: {reason}"
         summary.rows_read = summary.rows_quarantined = 1
         con.execute("BEGIN TRANSACTION")

@@ -1,7 +1,263 @@
+-- Response times in both directions. `legatura track` materialises the *_matches views into
+-- message_responses / request_answers; response_times and inbound_response_times read those.
+
+-- grain: one row: the tracking settings as typed values (written into `settings` by `legatura track`)
+CREATE OR REPLACE VIEW tracking_parameters AS
+with kv as (
+    select
+        max(value) filter (where key = 'sla_hours') as sla_hours,
+        max(value) filter (where key = 'attribution_days') as attribution_days,
+        max(value) filter (where key = 'reply_clock_skew_seconds') as reply_clock_skew_seconds,
+        max(value) filter (where key = 'business_hours') as business_hours,
+        max(value) filter (where key = 'timezone') as timezone
+    from settings
+),
+
+final as (
+    select
+        cast(round(cast(coalesce(sla_hours, '24') as double) * 3600) as bigint) as sla_seconds,
+        cast(round(cast(coalesce(attribution_days, '7') as double) * 86400) as bigint) as attribution_seconds,
+        cast(coalesce(reply_clock_skew_seconds, '86400') as bigint) as reply_clock_skew_seconds,
+        coalesce(business_hours, 'false') = 'true' as business_hours,
+        coalesce(timezone, 'UTC') as timezone
+    from kv
+)
+
+select * from final;
+
+-- grain: one row per sent message that has a response in the warehouse now (first one wins)
+CREATE OR REPLACE VIEW message_response_matches AS
+with sent as (
+    select message_id, contact_id, channel, sent_at, smtp_message_id, is_marketing
+    from messages
+    where sent_at is not null and contact_id is not null
+),
+
+inbound as (
+    -- auto-replies and bounces are never a response
+    select interaction_id, contact_id, channel, occurred_at, in_reply_to, "references"
+    from interactions
+    where direction = 'inbound' and not is_auto_reply and kind <> 'bounce' and contact_id is not null
+),
+
+named_message_ids as (
+    -- each Message-ID an inbound email names; References keeps ours when they reply to a reply
+    select interaction_id, contact_id, occurred_at,
+           unnest(list_distinct(list_append(coalesce("references", []), in_reply_to))) as named_id
+    from inbound
+    where channel = 'email' and (in_reply_to is not null or len("references") > 0)
+),
+
+replies as (
+    -- naming our Message-ID proves it came after our message, even when its clock says earlier
+    select s.message_id, n.interaction_id as response_id, n.occurred_at as responded_at,
+           'reply' as response_kind, 1 as preference
+    from named_message_ids n
+    join sent s on s.smtp_message_id = n.named_id and s.contact_id = n.contact_id
+    where s.channel = 'email'
+      and n.occurred_at >= s.sent_at - to_seconds((select reply_clock_skew_seconds from tracking_parameters))
+),
+
+same_channel as (
+    -- channels without threading (SMS): the first inbound message on that channel in the window
+    select s.message_id, i.interaction_id as response_id, i.occurred_at as responded_at,
+           'same_channel' as response_kind, 2 as preference
+    from (select * from sent where channel <> 'email') s
+    asof join (select * from inbound where channel <> 'email') i
+        on s.contact_id = i.contact_id and s.channel = i.channel and s.sent_at < i.occurred_at
+    where i.occurred_at <= s.sent_at + to_seconds((select attribution_seconds from tracking_parameters))
+),
+
+gifts as (
+    -- an appeal is any marketing message; a gift in its window answers it (fully refunded ones don't)
+    select s.message_id, d.donation_id as response_id, d.donated_at as responded_at,
+           'gift' as response_kind, 3 as preference
+    from (select * from sent where is_marketing) s
+    asof join (select donation_id, contact_id, donated_at from donations
+               where contact_id is not null and amount > amount_refunded) d
+        on s.contact_id = d.contact_id and s.sent_at < d.donated_at
+    where d.donated_at <= s.sent_at + to_seconds((select attribution_seconds from tracking_parameters))
+),
+
+candidates as (
+    select * from replies
+    union all
+    select * from same_channel
+    union all
+    select * from gifts
+),
+
+first_response as (
+    select
+        message_id,
+        arg_min(struct_pack(response_id, responded_at, response_kind),
+                struct_pack(responded_at, preference, response_id)) as best
+    from candidates
+    group by message_id
+),
+
+final as (
+    select
+        message_id,
+        best.response_id as response_interaction_id,
+        best.responded_at,
+        best.response_kind
+    from first_response
+)
+
+select * from final;
+
+-- grain: one row per inbound interaction awaiting an answer that has one in the warehouse now
+CREATE OR REPLACE VIEW request_answer_matches AS
+with requests as (
+    select interaction_id, contact_id, occurred_at as received_at, external_id
+    from interactions
+    where direction = 'inbound' and awaits_answer and not is_auto_reply and contact_id is not null
+),
+
+marketing as (
+    select message_id, smtp_message_id from messages where is_marketing
+),
+
+outbound_interactions as (
+    -- a newsletter or appeal is not an answer; neither is our own autoresponder
+    select i.interaction_id as answer_id, i.contact_id, i.channel, i.occurred_at,
+           i.in_reply_to, i."references", 'interaction' as answer_source
+    from interactions i
+    anti join marketing m on m.message_id = i.message_id
+    anti join marketing e on i.channel = 'email' and e.smtp_message_id = i.external_id
+    where i.direction = 'outbound' and not i.is_auto_reply and i.contact_id is not null
+),
+
+recorded_sends as (
+    -- sent messages that also came back as outbound interactions (delivery log, Sent folder)
+    select message_id as recorded_id from interactions
+    where direction = 'outbound' and message_id is not null
+    union
+    select external_id from interactions
+    where direction = 'outbound' and channel = 'email' and external_id is not null
+),
+
+unrecorded_sends as (
+    select m.message_id as answer_id, m.contact_id, m.channel, m.sent_at as occurred_at,
+           cast(null as varchar) as in_reply_to, cast(null as varchar[]) as "references",
+           'message' as answer_source
+    from messages m
+    anti join recorded_sends r on r.recorded_id = m.message_id
+    anti join recorded_sends s on m.channel = 'email' and s.recorded_id = m.smtp_message_id
+    where m.sent_at is not null and not m.is_marketing and m.contact_id is not null
+),
+
+answers as (
+    select * from outbound_interactions
+    union all
+    select * from unrecorded_sends
+),
+
+first_later as (
+    select q.interaction_id, a.answer_id, a.occurred_at as answered_at, a.channel as answer_channel,
+           a.answer_source
+    from requests q
+    asof join answers a on q.contact_id = a.contact_id and q.received_at < a.occurred_at
+),
+
+threaded as (
+    -- our mail naming their Message-ID answers it even when our clock says slightly earlier
+    select q.interaction_id, a.answer_id, a.occurred_at as answered_at, a.channel as answer_channel,
+           a.answer_source
+    from (
+        select *, unnest(list_distinct(list_append(coalesce("references", []), in_reply_to))) as named_id
+        from answers
+        where channel = 'email' and (in_reply_to is not null or len("references") > 0)
+    ) a
+    join requests q on q.external_id = a.named_id and q.contact_id = a.contact_id
+    where a.occurred_at >= q.received_at - to_seconds((select reply_clock_skew_seconds from tracking_parameters))
+      and a.occurred_at <= q.received_at
+),
+
+candidates as (
+    select * from first_later
+    union all
+    select * from threaded
+),
+
+first_answer as (
+    select
+        interaction_id,
+        arg_min(struct_pack(answer_id, answered_at, answer_channel, answer_source),
+                struct_pack(answered_at, answer_id)) as best
+    from candidates
+    group by interaction_id
+),
+
+final as (
+    select
+        interaction_id,
+        best.answer_id as answer_interaction_id,
+        best.answered_at,
+        best.answer_channel,
+        best.answer_source
+    from first_answer
+)
+
+select * from final;
+
+-- grain: one row per inbound interaction awaiting an answer: when its SLA runs out
+CREATE OR REPLACE VIEW request_deadlines AS
+with params as (
+    select * from tracking_parameters
+),
+
+requests as (
+    select interaction_id, occurred_at as received_at
+    from interactions
+    where direction = 'inbound' and awaits_answer and not is_auto_reply
+),
+
+calendar as (
+    select w.* from working_days w where (select business_hours from params)
+),
+
+clock_at_receipt as (
+    -- working seconds elapsed on the calendar's running clock when the request came in
+    select
+        q.interaction_id,
+        q.received_at,
+        c.worked_before_seconds
+            + least(greatest(date_diff('second', c.starts_at, q.received_at), 0),
+                    date_diff('second', c.starts_at, c.ends_at))
+            + (select sla_seconds from params) as due_clock
+    from requests q
+    asof left join calendar c on q.received_at >= c.starts_at
+),
+
+on_calendar as (
+    select
+        r.interaction_id,
+        c.starts_at + to_seconds(r.due_clock - c.worked_before_seconds) as due_at,
+        c.ends_at
+    from clock_at_receipt r
+    asof left join calendar c on r.due_clock > c.worked_before_seconds
+),
+
+final as (
+    -- off the calendar (business hours off, or outside its range): plain hours
+    select
+        q.interaction_id,
+        coalesce(
+            case when o.due_at <= o.ends_at then o.due_at end,
+            q.received_at + to_seconds((select sla_seconds from params))
+        ) as due_at
+    from requests q
+    left join on_calendar o using (interaction_id)
+)
+
+select * from final;
+
 -- grain: one row per outbound message that was sent
 CREATE OR REPLACE VIEW response_times AS
 with sent as (
-    select message_id, contact_id, channel, campaign, sent_at
+    select message_id, contact_id, channel, campaign, is_marketing, sent_at
     from messages
     where sent_at is not null
 ),
@@ -11,12 +267,15 @@ final as (
         s.message_id,
         s.contact_id,
         s.channel,
-        s.campaign,
         s.sent_at,
         r.responded_at,
-        date_diff('second', s.sent_at, r.responded_at) as response_seconds,
-        r.response_interaction_id,
-        r.response_kind
+        -- a reply whose clock runs early still answered after we sent: never negative
+        case when r.responded_at is not null
+             then greatest(date_diff('second', s.sent_at, r.responded_at), 0) end as response_seconds,
+        r.response_interaction_id,   -- a donations.donation_id when response_kind = 'gift'
+        r.response_kind,
+        s.campaign,
+        s.is_marketing
     from sent s
     left join message_responses r using (message_id)
 )
@@ -26,13 +285,9 @@ select * from final;
 -- grain: one row per inbound interaction that awaits an answer
 CREATE OR REPLACE VIEW inbound_response_times AS
 with requests as (
-    select interaction_id, contact_id, channel, occurred_at as received_at, subject, body
+    select interaction_id, contact_id, channel, kind, occurred_at as received_at, address, subject, body
     from interactions
-    where direction = 'inbound' and awaits_answer
-),
-
-sla as (
-    select cast(value as double) as sla_hours from settings where key = 'sla_hours'
+    where direction = 'inbound' and awaits_answer and not is_auto_reply
 ),
 
 final as (
@@ -42,15 +297,20 @@ final as (
         q.channel,
         q.received_at,
         a.answered_at,
-        date_diff('second', q.received_at, a.answered_at) as first_response_seconds,
-        coalesce(a.answered_at, now()) > q.received_at + to_seconds(cast(sla.sla_hours * 3600 as bigint))
-            as sla_breached,
-        a.answer_interaction_id,
+        case when a.answered_at is not null
+             then greatest(date_diff('second', q.received_at, a.answered_at), 0) end as first_response_seconds,
+        coalesce(a.answered_at, now()) > d.due_at as sla_breached,
+        d.due_at as sla_due_at,
+        a.answer_interaction_id,   -- a messages.message_id when answer_source = 'message'
+        a.answer_channel,
+        a.answer_source,
+        q.kind,
+        q.address,
         q.subject,
         q.body
     from requests q
-    cross join sla
     left join request_answers a using (interaction_id)
+    left join request_deadlines d using (interaction_id)
 )
 
 select * from final;

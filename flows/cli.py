@@ -1,0 +1,273 @@
+"""The `legatura` command line: thin commands over the flows; errors become one line and exit 1."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from legatura.flows.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    name="legatura", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+    help="Relationship-marketing pipeline for NGOs: ingest every channel into DuckDB, know each person "
+         "once, segment, message and measure response times.",
+)
+server_app = typer.Typer(help="The local Prefect server legatura starts on demand.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+
+class State:
+    config: Optional[Path] = None
+    settings: Optional[Settings] = None
+
+
+state = State()
+
+
+def settings() -> Settings:
+    if state.settings is None:
+        state.settings = load_settings(state.config)
+    return state.settings
+
+
+def say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def start_prefect(s: Settings) -> None:
+    """Configure Prefect for this process (starting the shared local server when needed)."""
+    from legatura.flows import prefect_runtime
+
+    prefect_runtime.configure(s.prefect.mode, s.prefect.state_dir, s.prefect.startup_timeout_seconds, say)
+
+
+def emit(summary: object, as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        data = dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else summary
+        typer.echo(json.dumps(data, default=str, ensure_ascii=False, indent=2))
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+@app.callback()
+def main_options(
+    config: Annotated[Optional[Path], typer.Option("--config", help="legatura.toml to read (env LEGATURA_CONFIG).")] = None,
+) -> None:
+    """Every command reads legatura.toml in the working directory unless --config says otherwise."""
+    state.config = config
+
+
+@app.command()
+def init() -> None:
+    """Create or migrate the warehouse (idempotent).
+
+    Example: legatura init
+    """
+    from legatura.warehouse import db
+
+    s = settings()
+    with db.write_lock(s.warehouse.path, "legatura init", s.warehouse.lock_timeout_seconds, say):
+        con = db.connect(s.warehouse.path, notify=say)
+        try:
+            applied = db.migrate(con)
+            tables = db.fetch_one(con, "SELECT count(*) FROM duckdb_tables() WHERE NOT internal")[0]
+            views = db.fetch_one(con, "SELECT count(*) FROM duckdb_views() WHERE NOT internal")[0]
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        db.publish_snapshot(s.warehouse.path, s.warehouse.snapshot)
+    typer.echo(f"warehouse {s.warehouse.path}: {len(applied)} migration(s) applied"
+               f"{' (' + ', '.join(applied) + ')' if applied else ''}; {tables} tables, {views} views")
+    typer.echo(f"analysts: duckdb -readonly {s.warehouse.snapshot}")
+
+
+def _progress_printer(total_hint: int | None = None):
+    """A per-file progress line: a rich bar on a terminal, plain lines otherwise."""
+    from legatura.flows.load import FileSummary
+
+    def line(summary: FileSummary) -> str:
+        if summary.status == "failed":
+            return f"{summary.path}: FAILED, quarantined whole: {summary.error}"
+        if summary.status == "unchanged":
+            return f"{summary.path}: already ingested, unchanged"
+        return (f"{summary.path} [{summary.channel}]: read {summary.rows_read}, loaded {summary.rows_ingested}, "
+                f"duplicate {summary.rows_duplicate}, quarantined {summary.rows_quarantined}")
+
+    return line
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders; folders under landing/<channel>/ imply the channel.")],
+    channel: Annotated[Optional[str], typer.Option("--channel", "-c", help="Preset or [mappings.<name>] for every file given.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Ingest files or folders into the warehouse; nothing is loaded twice and nothing is lost.
+
+    Example: legatura ingest landing/stripe/ exports/paypal.csv --channel paypal
+    """
+    s = settings()
+    start_prefect(s)
+    from legatura.flows.ingest import discover, ingest_flow
+
+    sources = discover(paths, s, channel)  # fail fast on a missing path or an unknown channel
+    describe = _progress_printer()
+    result = _with_progress(len(sources), "ingesting",
+                            lambda progress: ingest_flow(paths, s, channel, progress=progress, notify=say),
+                            describe)
+    totals = result.totals()
+    emit(result, as_json, [
+        f"ingested {totals['files']} file(s): read {totals['rows_read']}, loaded {totals['rows_ingested']}, "
+        f"duplicate {totals['rows_duplicate']}, quarantined {totals['rows_quarantined']}; "
+        f"contacts created {totals['contacts_created']}, merged {totals['contacts_merged']}",
+        f"snapshot for analysts: {s.warehouse.snapshot}",
+    ])
+    if result.failed:
+        raise CommandFailed(f"{len(result.failed)} file(s) could not be read and were quarantined whole: "
+                            + "; ".join(f.error or f.path for f in result.failed))
+
+
+def _with_progress(total: int, label: str, work, describe):
+    """Run `work(progress_callback)` showing a bar on a terminal, plain lines otherwise."""
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      transient=False) as bar:
+            job = bar.add_task(label, total=total)
+
+            def advance(item) -> None:
+                bar.console.print(describe(item), highlight=False, markup=False)
+                bar.advance(job)
+
+            return work(advance)
+    return work(lambda item: say(describe(item)))
+
+
+def _parse_as_of(value: Optional[str]) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CommandFailed(f"--as-of {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@app.command()
+def segment(
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date (YYYY-MM-DD) to judge membership by; default today.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Recompute segment membership as of a date (every SQL file in warehouse/segments/).
+
+    Example: legatura segment --as-of 2026-11-30
+    """
+    s = settings()
+    when = _parse_as_of(as_of)
+    start_prefect(s)
+    from legatura.flows.segment import segment_flow
+
+    summary = segment_flow(s, when)
+    emit(summary, as_json, str(summary).splitlines())
+    failed = getattr(summary, "failed", None)
+    if failed:
+        raise CommandFailed(f"{len(failed)} segment file(s) failed: " + "; ".join(
+            f"{k}: {v}" for k, v in (failed.items() if isinstance(failed, dict) else enumerate(failed))))
+
+
+@app.command()
+def track(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Recompute response times in both directions and print the headline.
+
+    Example: legatura track
+    """
+    s = settings()
+    start_prefect(s)
+    from legatura.flows.track import track_flow
+
+    summary = track_flow(s)
+    emit(summary, as_json, str(summary).splitlines())
+
+
+@app.command()
+def run(
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date for segments; default today.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """The whole chain once: ingest landing/ -> segment -> track -> publish the snapshot.
+
+    Example: legatura run
+    """
+    s = settings()
+    when = _parse_as_of(as_of)
+    start_prefect(s)
+    from legatura.flows.pipeline import pipeline_flow
+
+    result = pipeline_flow(s, when, progress=lambda f: say(_progress_printer()(f)), notify=say)
+    emit(result, as_json, result.lines())
+    if result.failures:
+        raise CommandFailed("; ".join(result.failures))
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Show whether the local Prefect server runs and where.
+
+    Example: legatura server status
+    """
+    from legatura.flows import prefect_runtime
+
+    info = prefect_runtime.server_info(settings().prefect.state_dir)
+    if info and prefect_runtime._pid_alive(info["pid"]):
+        typer.echo(f"running: {info['url']} (pid {info['pid']})")
+    else:
+        typer.echo("not running (the next command that runs a flow starts it)")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the local Prefect server.
+
+    Example: legatura server stop
+    """
+    from legatura.flows import prefect_runtime
+
+    stopped = prefect_runtime.stop_server(settings().prefect.state_dir)
+    typer.echo("stopped" if stopped else "was not running")
+
+
+class CommandFailed(Exception):
+    """A command finished its work but must report failure."""
+
+
+def main() -> None:
+    """Entry point: run the app and turn known errors into `Error: ...` and exit 1."""
+    from legatura.flows.prefect_runtime import PrefectUnavailable
+    from legatura.transforms.channels import UnknownChannel
+    from legatura.warehouse.db import WarehouseError
+
+    known = (ConfigError, WarehouseError, UnknownChannel, PrefectUnavailable, CommandFailed,
+             FileNotFoundError)
+    try:
+        app(standalone_mode=False)
+    except known as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from None
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        raise SystemExit(1) from None
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise

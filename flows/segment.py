@@ -1,0 +1,222 @@
+"""`legatura segment`: recompute every segment as of a date; membership with its history of entries and exits."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+from prefect import flow, get_run_logger
+
+from legatura.flows.config import Settings
+from legatura.transforms.segments import segment_name_problem, segment_parameters
+from legatura.warehouse.db import SQL_ROOT, open_for_write
+
+SEGMENTS_DIR = SQL_ROOT / "segments"
+
+# measures every segment may read, computed once per run into temp tables that shadow the views
+MATERIALISED = ("segment_parameters", "donor_measures", "volunteer_measures")
+
+
+class SegmentError(Exception):
+    """Segments could not be computed at all (a single broken segment file is a SegmentFailure instead)."""
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    segment: str
+    members: int
+    entered: int
+    exited: int
+
+
+@dataclass(frozen=True)
+class SegmentFailure:
+    segment: str
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message.splitlines()[0] if self.message else 'failed'}"
+
+
+@dataclass
+class SegmentSummary:
+    as_of: date
+    counts: list[SegmentCount] = field(default_factory=list)
+    failures: list[SegmentFailure] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)   # segments whose file is gone: every member exited
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def entered(self) -> int:
+        return sum(c.entered for c in self.counts)
+
+    @property
+    def exited(self) -> int:
+        return sum(c.exited for c in self.counts)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        return data
+
+
+def today_in(timezone: str) -> date:
+    """Today's local calendar date in the organisation's time zone."""
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
+def segment_files(folder: Path) -> list[Path]:
+    """The segment SQL files of a folder, in name order; a folder without any is an error."""
+    files = sorted(Path(folder).glob("*.sql"))
+    if not files:
+        raise SegmentError(f"{folder}: no segment files (*.sql) here; point segments_dir at the folder "
+                           "holding them (the packaged one is legatura/warehouse/segments)")
+    return files
+
+
+def compute_segments(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date,
+                     segments_dir: Path | None = None) -> SegmentSummary:
+    """Evaluate every segment file as of `as_of` and move membership and history to match, set-based."""
+    started = time.perf_counter()
+    files = segment_files(segments_dir or SEGMENTS_DIR)
+    _check_moves_forward(con, as_of)
+    _write_parameters(con, settings, as_of)
+    summary = SegmentSummary(as_of=as_of)
+    try:
+        _materialise_measures(con)
+        con.execute("CREATE OR REPLACE TEMP TABLE segment_candidates (segment VARCHAR, contact_id BIGINT)")
+        computed = []
+        for path in files:
+            failure = _evaluate(con, path)
+            if failure:
+                summary.failures.append(failure)
+            else:
+                computed.append(path.stem)
+        _apply_membership(con, as_of, summary, computed, files)
+    finally:
+        for name in ("segment_candidates", "segment_query", *MATERIALISED):
+            con.execute(f"DROP VIEW IF EXISTS temp.{name}" if name == "segment_query"
+                        else f"DROP TABLE IF EXISTS temp.{name}")
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def _check_moves_forward(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    last = con.execute("SELECT max(as_of) FROM segment_runs WHERE status = 'ok'").fetchone()[0]
+    if last is not None and as_of < last:
+        raise SegmentError(
+            f"as-of {as_of} is before the last segment run ({last}); segment history only moves "
+            f"forward: use --as-of {last} or later"
+        )
+
+
+def _write_parameters(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> None:
+    rows = list(segment_parameters(settings, as_of).items())
+    con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM settings WHERE key IN (SELECT unnest(?))", [[k for k, _ in rows]])
+    con.executemany("INSERT INTO settings (key, value) VALUES (?, ?)", rows)
+    con.execute("COMMIT")
+
+
+def _materialise_measures(con: duckdb.DuckDBPyConnection) -> None:
+    # every segment then reads the same numbers, computed once; the temp tables shadow the views
+    for name in MATERIALISED:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS FROM main.{name}")
+
+
+def _evaluate(con: duckdb.DuckDBPyConnection, path: Path) -> SegmentFailure | None:
+    """Add one segment file's members to segment_candidates; a failure names the file and DuckDB's message."""
+    segment = path.stem
+    problem = segment_name_problem(segment)
+    if problem:
+        return SegmentFailure(segment, path.name, problem)
+    try:
+        sql = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return SegmentFailure(segment, path.name, f"cannot read the file: {exc}")
+    try:
+        statements = con.extract_statements(sql)
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            return SegmentFailure(segment, path.name, "a segment file holds one SELECT returning contact_id "
+                                  f"(found {len(statements)} statement(s))")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW segment_query AS\n{sql}")
+        con.execute(
+            "INSERT INTO segment_candidates "
+            "SELECT DISTINCT ?, q.contact_id FROM segment_query q "
+            "SEMI JOIN contacts c ON c.contact_id = q.contact_id",
+            [segment],
+        )
+    except duckdb.Error as exc:
+        return SegmentFailure(segment, path.name, str(exc).strip())
+    return None
+
+
+def _apply_membership(con: duckdb.DuckDBPyConnection, as_of: date, summary: SegmentSummary,
+                      computed: list[str], files: list[Path]) -> None:
+    """One transaction: exits and entries of the computed segments (and of retired ones), history, run log."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE segment_scope AS "
+            "SELECT unnest(?::VARCHAR[]) AS segment, 'ok' AS status "
+            "UNION ALL "
+            "SELECT DISTINCT segment, 'retired' FROM segment_membership "
+            "WHERE NOT list_contains(?::VARCHAR[], segment)",
+            [computed, [p.stem for p in files]],
+        )
+        con.execute(_load_sql("exits_and_entries"), {"as_of": as_of})
+        rows = con.execute("""
+            SELECT s.segment, s.status,
+                   (SELECT count(*) FROM segment_candidates c WHERE c.segment = s.segment),
+                   (SELECT count(*) FROM segment_entries e WHERE e.segment = s.segment),
+                   (SELECT count(*) FROM segment_exits x WHERE x.segment = s.segment)
+            FROM segment_scope s ORDER BY s.segment""").fetchall()
+        runs = [(as_of, seg, status, members, entered, exited, None, f"{seg}.sql")
+                for seg, status, members, entered, exited in rows]
+        runs += [(as_of, f.segment, "failed", None, None, None, f.message, f.file) for f in summary.failures]
+        con.execute("DELETE FROM segment_runs WHERE as_of = ? AND segment IN (SELECT unnest(?::VARCHAR[]))",
+                    [as_of, [r[1] for r in runs]])
+        if runs:
+            con.executemany(
+                "INSERT INTO segment_runs (as_of, segment, status, members, entered, exited, error, source_file) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", runs)
+        con.execute("COMMIT")
+    except duckdb.Error as exc:
+        con.execute("ROLLBACK")
+        raise SegmentError(f"segment membership could not be updated as of {as_of}: {exc}") from exc
+    finally:
+        for name in ("segment_scope", "segment_entries", "segment_exits"):
+            con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    summary.counts = [SegmentCount(seg, members, entered, exited)
+                      for seg, status, members, entered, exited in rows if status == "ok"]
+    summary.retired = [seg for seg, status, *_ in rows if status == "retired"]
+
+
+def _load_sql(name: str) -> str:
+    return (Path(__file__).parent / f"segment_{name}.sql").read_text(encoding="utf-8")
+
+
+@flow(name="segment", validate_parameters=False)
+def segment_flow(settings: Settings, as_of: date | None = None,
+                 segments_dir: Path | None = None) -> SegmentSummary:
+    """Recompute segment membership as of a date (default: today in the organisation's time zone)."""
+    as_of = as_of or today_in(settings.organisation.timezone)
+    with open_for_write(settings.warehouse.path, "legatura segment",
+                        lock_timeout=settings.warehouse.lock_timeout_seconds,
+                        snapshot_path=settings.warehouse.snapshot) as con:
+        summary = compute_segments(con, settings, as_of, segments_dir)
+    logger = get_run_logger()
+    logger.info("segments as of %s: %d computed, %d entered, %d exited, %d failed in %.2f s",
+                as_of, len(summary.counts), summary.entered, summary.exited, len(summary.failures),
+                summary.seconds)
+    for failure in summary.failures:
+        logger.error("segment failed: %s", failure)
+    return summary

@@ -1,0 +1,146 @@
+"""`legatura track`: match responses to our messages and answers to their requests, in SQL."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+import duckdb
+from prefect import flow, task
+from prefect.cache_policies import NONE
+
+from legatura.flows.config import Settings
+from legatura.transforms.tracking import (
+    REPLY_CLOCK_SKEW,
+    WorkingHours,
+    calendar_span_days,
+    describe_seconds,
+    working_calendar,
+)
+from legatura.warehouse.db import open_for_write
+
+
+@dataclass(frozen=True)
+class TrackSummary:
+    """The headline of a tracking run: how fast we answer, how fast they respond, what is open."""
+
+    messages_sent: int
+    messages_responded: int
+    median_response_seconds: float | None
+    requests: int
+    answered: int
+    answered_within_sla: int
+    share_within_sla: float | None       # of requests whose SLA outcome is decided
+    median_first_response_seconds: float | None
+    open_requests: int
+    open_requests_breached: int
+    sla_hours: float
+    seconds: float
+
+    def lines(self) -> list[str]:
+        share = "-" if self.share_within_sla is None else f"{self.share_within_sla:.0%}"
+        return [
+            f"answered within SLA ({self.sla_hours:g} h): {share} "
+            f"({self.answered_within_sla} of {self.requests} requests)",
+            f"median first response: {describe_seconds(self.median_first_response_seconds)}",
+            f"open requests: {self.open_requests} ({self.open_requests_breached} past the SLA)",
+            f"our messages answered: {self.messages_responded} of {self.messages_sent}, "
+            f"median {describe_seconds(self.median_response_seconds)}",
+        ]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _write_tracking_settings(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    skew = getattr(settings.tracking, "reply_clock_skew_hours", None)
+    skew_seconds = int(skew * 3600) if skew is not None else int(REPLY_CLOCK_SKEW / timedelta(seconds=1))
+    values = {
+        "sla_hours": f"{settings.tracking.sla_hours:g}",
+        "attribution_days": f"{settings.tracking.attribution_days:g}",
+        "business_hours": "true" if settings.tracking.business_hours else "false",
+        "timezone": settings.organisation.timezone,
+        "reply_clock_skew_seconds": str(skew_seconds),
+    }
+    con.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", list(values.items()))
+
+
+def _write_working_days(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Lay the business-hours calendar over every request's possible deadline (or clear it)."""
+    con.execute("DELETE FROM working_days")
+    if not settings.tracking.business_hours:
+        return
+    first, last = con.execute(
+        "SELECT min(timezone(?, occurred_at))::date, max(timezone(?, occurred_at))::date "
+        "FROM interactions WHERE direction = 'inbound' AND awaits_answer",
+        [settings.organisation.timezone] * 2,
+    ).fetchall()[0]
+    if first is None:
+        return
+    hours = WorkingHours()
+    calendar = working_calendar(
+        first - timedelta(days=7),
+        last + timedelta(days=calendar_span_days(settings.tracking.sla_hours, hours)),
+        settings.organisation.timezone,
+        settings.tracking.holidays_country,
+        hours,
+    )
+    con.register("working_calendar_frame", calendar)
+    try:
+        con.execute("INSERT INTO working_days SELECT * FROM working_calendar_frame")
+    finally:
+        con.unregister("working_calendar_frame")
+
+
+def compute_response_times(con: duckdb.DuckDBPyConnection, settings: Settings) -> TrackSummary:
+    """Recompute message_responses and request_answers from the whole warehouse (idempotent)."""
+    started = time.perf_counter()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _write_tracking_settings(con, settings)
+        _write_working_days(con, settings)
+        con.execute("DELETE FROM message_responses")
+        con.execute(
+            "INSERT INTO message_responses "
+            "(message_id, response_interaction_id, responded_at, response_kind) "
+            "SELECT message_id, response_interaction_id, responded_at, response_kind "
+            "FROM message_response_matches"
+        )
+        con.execute("DELETE FROM request_answers")
+        con.execute(
+            "INSERT INTO request_answers "
+            "(interaction_id, answer_interaction_id, answered_at, answer_channel, answer_source) "
+            "SELECT interaction_id, answer_interaction_id, answered_at, answer_channel, answer_source "
+            "FROM request_answer_matches"
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    row = con.execute(
+        "SELECT messages_sent, messages_responded, median_response_seconds, requests, answered, "
+        "answered_within_sla, share_within_sla, median_first_response_seconds, open_requests, "
+        "open_requests_breached FROM response_headline"
+    ).fetchall()[0]
+    return TrackSummary(
+        messages_sent=row[0], messages_responded=row[1], median_response_seconds=row[2],
+        requests=row[3], answered=row[4], answered_within_sla=row[5],
+        share_within_sla=None if row[6] is None else float(row[6]),
+        median_first_response_seconds=row[7], open_requests=row[8], open_requests_breached=row[9],
+        sla_hours=settings.tracking.sla_hours, seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+compute_response_times_task = task(compute_response_times, cache_policy=NONE)
+
+
+@flow(name="track")
+def track_flow(settings: Settings) -> TrackSummary:
+    """Recompute response times in both directions and publish the analysts' snapshot."""
+    with open_for_write(settings.warehouse.path, "legatura track",
+                        lock_timeout=settings.warehouse.lock_timeout_seconds,
+                        snapshot_path=settings.warehouse.snapshot) as con:
+        return compute_response_times_task(con, settings)
