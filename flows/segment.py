@@ -20,6 +20,38 @@ SEGMENTS_DIR = SQL_ROOT / "segments"
 MATERIALISED = ("segment_parameters", "donor_measures", "volunteer_measures")
 
 
+# Membership moves in these steps, in one transaction; `?` is the as-of date. A stay that began on the
+# as-of date and ends on it vanishes, and one that ended on it reopens: re-running a date corrects it.
+MEMBERSHIP_STEPS = (
+    """CREATE OR REPLACE TEMP TABLE segment_exits AS
+       SELECT m.contact_id, m.segment
+       FROM segment_membership m
+       SEMI JOIN segment_scope s USING (segment)
+       ANTI JOIN segment_candidates c USING (segment, contact_id)""",
+    """CREATE OR REPLACE TEMP TABLE segment_entries AS
+       SELECT c.contact_id, c.segment, h.entered_at AS reopened_since
+       FROM segment_candidates c
+       ANTI JOIN segment_membership m USING (segment, contact_id)
+       LEFT JOIN segment_history h
+         ON h.contact_id = c.contact_id AND h.segment = c.segment AND h.exited_at = ?""",
+    """DELETE FROM segment_history USING segment_exits x
+       WHERE segment_history.contact_id = x.contact_id AND segment_history.segment = x.segment
+         AND segment_history.exited_at IS NULL AND segment_history.entered_at = ?""",
+    """UPDATE segment_history SET exited_at = ? FROM segment_exits x
+       WHERE segment_history.contact_id = x.contact_id AND segment_history.segment = x.segment
+         AND segment_history.exited_at IS NULL""",
+    """UPDATE segment_history SET exited_at = NULL FROM segment_entries e
+       WHERE segment_history.contact_id = e.contact_id AND segment_history.segment = e.segment
+         AND segment_history.exited_at = ?""",
+    """INSERT INTO segment_history (contact_id, segment, entered_at)
+       SELECT contact_id, segment, ? FROM segment_entries WHERE reopened_since IS NULL""",
+    """DELETE FROM segment_membership USING segment_exits x
+       WHERE segment_membership.contact_id = x.contact_id AND segment_membership.segment = x.segment""",
+    """INSERT INTO segment_membership (contact_id, segment, since)
+       SELECT contact_id, segment, coalesce(reopened_since, ?) FROM segment_entries""",
+)
+
+
 class SegmentError(Exception):
     """Segments could not be computed at all (a single broken segment file is a SegmentFailure instead)."""
 
@@ -172,7 +204,8 @@ def _apply_membership(con: duckdb.DuckDBPyConnection, as_of: date, summary: Segm
             "WHERE NOT list_contains(?::VARCHAR[], segment)",
             [computed, [p.stem for p in files]],
         )
-        con.execute(_load_sql("exits_and_entries"), {"as_of": as_of})
+        for statement in MEMBERSHIP_STEPS:
+            con.execute(statement, [as_of] * statement.count("?"))
         rows = con.execute("""
             SELECT s.segment, s.status,
                    (SELECT count(*) FROM segment_candidates c WHERE c.segment = s.segment),
@@ -198,10 +231,6 @@ def _apply_membership(con: duckdb.DuckDBPyConnection, as_of: date, summary: Segm
     summary.counts = [SegmentCount(seg, members, entered, exited)
                       for seg, status, members, entered, exited in rows if status == "ok"]
     summary.retired = [seg for seg, status, *_ in rows if status == "retired"]
-
-
-def _load_sql(name: str) -> str:
-    return (Path(__file__).parent / f"segment_{name}.sql").read_text(encoding="utf-8")
 
 
 @flow(name="segment", validate_parameters=False)

@@ -12,14 +12,14 @@ with measures as (
     from donor_measures
 ),
 
--- quintiles over the donors of the last 36 months. By rank rather than ntile() so that equal
--- donors share a score (ntile would split e.g. the many one-gift donors arbitrarily).
+-- quintiles of the percent rank over the donors of the last 36 months: equal donors share a score
+-- (ntile() would split e.g. the many one-gift donors arbitrarily), the best donor scores 5.
 scored as (
     select
         contact_id,
-        1 + floor(5 * (rank() over (order by last_gift_on) - 1) / count(*) over ())                as recency_score,
-        1 + floor(5 * (rank() over (order by gifts_last_36_months) - 1) / count(*) over ())        as frequency_score,
-        1 + floor(5 * (rank() over (order by given_last_36_months_base) - 1) / count(*) over ())   as monetary_score
+        least(5, 1 + floor(5 * percent_rank() over (order by last_gift_on)))                as recency_score,
+        least(5, 1 + floor(5 * percent_rank() over (order by gifts_last_36_months)))        as frequency_score,
+        least(5, 1 + floor(5 * percent_rank() over (order by given_last_36_months_base)))   as monetary_score
     from measures
     where gifts_last_36_months > 0
 ),
