@@ -29,6 +29,7 @@ DONATION_TYPES = [
 ]
 RECURRING_TYPES = ["subscription payment"]
 REFUND_TYPES = ["payment refund"]
+BALANCE_IMPACTS = ["credit", "debit", "memo"]
 # the account's zone abbreviation in the TimeZone column, as hours east of UTC; others: organisation timezone
 ZONE_OFFSETS = {"UTC": 0, "GMT": 0, "CET": 1, "CEST": 2, "EET": 2, "EEST": 3, "PST": -8, "PDT": -7}
 DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M")
@@ -77,7 +78,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         currency=pl.col("Currency").str.strip_chars().str.to_uppercase(),
         kind=pl.col("Type").str.strip_chars().str.to_lowercase(),
         status=col("Status").str.strip_chars().str.to_lowercase(),
-        impact=pl.col("Balance Impact").str.strip_chars().str.to_lowercase(),
+        impact=pl.col("Balance Impact").fill_null("").str.strip_chars().str.to_lowercase(),
         from_email=normalise_email(col("From Email Address")),
         to_email=normalise_email(col("To Email Address")),
         full_name=blank_to_null(col("Name")),
@@ -100,6 +101,8 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         .when(pl.col("happened_at").is_null()).then(pl.format(
             "date '{} {} {}' is not a real DD/MM/YYYY HH:MM:SS time", pl.col("Date"), pl.col("Time"),
             pl.col("TimeZone")))
+        .when(~pl.col("impact").is_in(BALANCE_IMPACTS)).then(pl.format(
+            "Balance Impact '{}' is not Credit, Debit or Memo (a row cut short?)", pl.col("Balance Impact")))
         .when(is_money & pl.col("gross").is_null()).then(pl.format("Gross '{}' is not a number", pl.col("Gross")))
         .when(pl.col("is_refund") & pl.col("reference_id").is_null()).then(
             pl.lit("Payment Refund without a Reference Txn ID: cannot tell which gift it returns"))
