@@ -29,10 +29,11 @@ from __future__ import annotations
 import codecs
 import html
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.header import decode_header
 from email.message import Message
-from email.parser import BytesParser
+from email.parser import BytesParser, Parser
 from email.policy import compat32
 from email.utils import getaddresses
 from pathlib import PurePath
@@ -61,6 +62,7 @@ except ImportError:  # pragma: no cover - tracking.py not landed yet: the same h
 if TYPE_CHECKING:
     from legatura.flows.config import Settings
 
+MAX_MIME_DEPTH = 20
 RAW_LIMIT = 10 * 1024          # bytes of a quarantined message kept in quarantine.raw
 _DAYS = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -77,6 +79,7 @@ DATE = re.compile(
 ZONES = {"ut": 0, "utc": 0, "gmt": 0, "z": 0, "wet": 0, "bst": 60, "west": 60, "cet": 60, "cest": 120,
          "eet": 120, "eest": 180, "msk": 180, "est": -300, "edt": -240, "cst": -360, "cdt": -300,
          "mst": -420, "mdt": -360, "pst": -480, "pdt": -420}
+SIMPLE_ADDRESS = re.compile(r'^\s*(?:([^<>",;:()\\]*?)\s*<\s*([^<>\s",;:()\\]+)\s*>|([^<>\s",;:()\\]+))\s*$')
 MSG_ID = re.compile(r"<\s*([^<>\s]+?)\s*>")
 MAILDIR_NAME = re.compile(r"^(\d{9,10})\.")
 HTML_DROP = re.compile(r"(?is)<(script|style|head)\b.*?</\1\s*>|<!--.*?-->")
@@ -219,7 +222,8 @@ def _separator_time(match: re.Match | None) -> datetime | None:
 
 def read_message(chunk: bytes, envelope_time: datetime | None, context: _Context) -> dict:
     """The interactions row of one message; RejectedMessage when it cannot be loaded."""
-    msg = BytesParser(policy=compat32).parsebytes(chunk)
+    # headers only: message_body splits multiparts itself (the stdlib compiles a regex per boundary)
+    msg = BytesParser(policy=compat32).parsebytes(chunk, headersonly=True)
     pairs = list(msg.raw_items())
     headers: dict[str, str] = {}
     for name, value in pairs:
@@ -251,7 +255,7 @@ def read_message(chunk: bytes, envelope_time: datetime | None, context: _Context
     others = [(n, a) for n, a in recipients if not context.is_own(a)]
     if bounce:
         direction, kind = "inbound", "bounce"
-        failed = _failed_recipient(msg, headers)
+        failed = _failed_recipient(BytesParser(policy=compat32).parsebytes(chunk), headers)
         party_name, party = None, (failed if failed and not context.is_own(failed) else None)
         address = failed
     elif own_sender:
@@ -296,7 +300,13 @@ def _addresses(field: str) -> list[tuple[str, str]]:
     field = _unfold(field)
     if _has_surrogates(field):
         field = _bytes_text(field.encode("ascii", "surrogateescape"), None)
-    return [(name, address.strip().lower()) for name, address in getaddresses([field]) if address.strip()]
+    # the common `Name <a@b>, c@d` without quotes or comments is read directly (getaddresses is slow)
+    simple = [SIMPLE_ADDRESS.match(item) for item in field.split(",")] if '"' not in field else [None]
+    if all(simple):
+        pairs = [(m.group(1) or "", m.group(2) or m.group(3)) for m in simple]
+    else:
+        pairs = getaddresses([field])
+    return [(name, address.strip().lower()) for name, address in pairs if address and address.strip()]
 
 
 def _person_name(name: str | None) -> str | None:
@@ -393,11 +403,12 @@ def _received_time(msg: Message, local_zone: ZoneInfo) -> datetime | None:
 
 def message_body(msg: Message) -> str | None:
     """The first inline text/plain part, else the first text/html part as text; nested multiparts walked."""
-    html_part = None
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    html_part = broken = None
+    for part in leaf_parts(msg):
         ctype = part.get_content_type()
+        if ctype.startswith("multipart/"):
+            broken = broken or part
+            continue
         if ctype not in ("text/plain", "text/html"):
             continue
         disposition = str(part.get("Content-Disposition") or "").split(";", 1)[0].strip().lower()
@@ -409,10 +420,53 @@ def message_body(msg: Message) -> str | None:
             html_part = part
     if html_part is not None:
         return _tidy(html_to_text(_part_text(html_part)))
-    if not msg.is_multipart() and msg.get_content_maintype() in ("multipart", "text"):
-        # a broken MIME boundary leaves the whole body as one text: keep what can be read
-        return _tidy(_part_text(msg))
+    if broken is not None:
+        # a multipart whose boundary never occurs: keep what can be read of its body
+        return _tidy(_part_text(broken))
     return None
+
+
+def leaf_parts(part: Message, depth: int = 0) -> Iterator[Message]:
+    """The non-multipart parts in order (a multipart whose boundary is missing comes out whole)."""
+    if part.get_content_maintype() != "multipart" or depth > MAX_MIME_DEPTH:
+        yield part
+        return
+    boundary, payload = part.get_boundary(), part.get_payload()
+    pieces = split_multipart(payload, boundary) if boundary and isinstance(payload, str) else None
+    if pieces is None:
+        yield part
+        return
+    for piece in pieces:
+        yield from leaf_parts(Parser(policy=compat32).parsestr(piece, headersonly=True), depth + 1)
+
+
+def split_multipart(body: str, boundary: str) -> list[str] | None:
+    """The body parts between `--boundary` lines (RFC 2046 5.1.1); None when the boundary never occurs.
+
+    A missing close delimiter ends the last part at the end of the body, as mail readers do.
+    """
+    delimiter = "--" + boundary
+    pieces: list[str] = []
+    start = None
+    at = body.find(delimiter)
+    while at != -1:
+        if at == 0 or body[at - 1] == "\n":
+            line_end = body.find("\n", at)
+            line_end = len(body) if line_end == -1 else line_end
+            rest = body[at + len(delimiter):line_end].rstrip("\r \t")
+            if rest in ("", "--"):
+                if start is not None:
+                    end = at - 1 if at > 0 else 0
+                    end -= end > start and body[end - 1] == "\r"
+                    pieces.append(body[start:max(end, start)])
+                if rest == "--":
+                    return pieces
+                start = line_end + 1
+        at = body.find(delimiter, at + 1)
+    if start is None:
+        return None
+    pieces.append(body[start:])
+    return pieces
 
 
 def _part_text(part: Message) -> str:
