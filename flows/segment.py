@@ -94,6 +94,22 @@ class SegmentSummary:
     def exited(self) -> int:
         return sum(c.exited for c in self.counts)
 
+    @property
+    def failed(self) -> dict[str, str]:
+        """Each failed segment file and the first line of DuckDB's message (what the CLI lists)."""
+        return {f.file: str(f).split(": ", 1)[1] for f in self.failures}
+
+    def lines(self) -> list[str]:
+        out = [f"segments as of {self.as_of}: {len(self.counts)} computed, {self.entered} entered, "
+               f"{self.exited} exited, {len(self.failures)} failed ({self.seconds:.2f} s)"]
+        out += [f"  {c.segment}: {c.members} (+{c.entered} -{c.exited})" for c in self.counts]
+        out += [f"  retired {name}: its file is gone, every member exited" for name in self.retired]
+        out += [f"  FAILED {f}" for f in self.failures]
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["as_of"] = self.as_of.isoformat()

@@ -3,7 +3,11 @@
 -- Persons with no interaction ever are not counted (there is nothing to be unresponsive to), nor
 -- persons first in touch within the last 12 months (they have not had the whole window to answer).
 with params as (
-    select as_of, timezone, as_of - interval 12 month as window_start from segment_parameters
+    select
+        as_of_ends_at,
+        -- the instant the last 12 months begin: local midnight after as-of - 12 months
+        timezone(timezone, cast(cast(as_of - interval 12 month as date) + 1 as timestamp)) as window_starts_at
+    from segment_parameters
 ),
 
 persons as (
@@ -20,21 +24,15 @@ touches as (
     where contact_id is not null and sent_at is not null
 ),
 
-dated as (
-    select t.contact_id, cast(timezone(p.timezone, t.touched_at) as date) as touched_on, t.is_inbound
-    from touches t
-    cross join params p
-),
-
 activity as (
     select
-        d.contact_id,
-        min(d.touched_on)                             as first_touched_on,
-        max(d.touched_on) filter (where d.is_inbound) as last_inbound_on
-    from dated d
+        t.contact_id,
+        min(t.touched_at)                             as first_touched_at,
+        max(t.touched_at) filter (where t.is_inbound) as last_inbound_at
+    from touches t
     cross join params p
-    where d.touched_on <= p.as_of
-    group by d.contact_id
+    where t.touched_at < p.as_of_ends_at
+    group by t.contact_id
 ),
 
 final as (
@@ -42,8 +40,8 @@ final as (
     from activity a
     cross join params p
     semi join persons using (contact_id)
-    where a.first_touched_on <= p.window_start
-      and (a.last_inbound_on is null or a.last_inbound_on <= p.window_start)
+    where a.first_touched_at < p.window_starts_at
+      and (a.last_inbound_at is null or a.last_inbound_at < p.window_starts_at)
 )
 
 select * from final

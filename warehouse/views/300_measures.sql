@@ -37,7 +37,9 @@ final as (
         -- a fiscal year is named by the calendar year it starts in
         year(as_of - to_months(fiscal_year_start_month - 1)) as this_year,
         make_date(this_year, fiscal_year_start_month, 1) as this_year_starts_on,
-        make_date(this_year - 1, fiscal_year_start_month, 1) as last_year_starts_on
+        make_date(this_year - 1, fiscal_year_start_month, 1) as last_year_starts_on,
+        -- the instant the as-of day ends locally: compare raw timestamps with it, no per-row conversion
+        timezone(timezone, cast(as_of + 1 as timestamp)) as as_of_ends_at
     from resolved
 )
 
@@ -87,21 +89,27 @@ select * from final;
 -- grain: one row per donor (a contact with a counted gift on or before the as-of date)
 CREATE OR REPLACE VIEW donor_measures AS
 with params as (
-    select * from segment_parameters
+    select
+        *,
+        cast(as_of - interval 6 month as date)  as as_of_minus_6_months,
+        cast(as_of - interval 12 month as date) as as_of_minus_12_months,
+        cast(as_of - interval 36 month as date) as as_of_minus_36_months,
+        year(as_of) * 12 + month(as_of)         as as_of_month
+    from segment_parameters
 ),
 
+-- plain CASE sums and date comparisons: several times faster than FILTER clauses over millions of gifts
 gifts as (
     select
         g.contact_id,
         g.gift_on,
         g.net_amount_base,
         g.recurring,
-        g.fiscal_year = p.this_year                     as in_this_year,
-        g.fiscal_year = p.this_year - 1                 as in_last_year,
-        g.fiscal_year < p.this_year - 1                 as before_last_year,
-        g.gift_on > p.as_of - interval 6 month          as in_last_6_months,
-        g.gift_on > p.as_of - interval 12 month         as in_last_12_months,
-        g.gift_on > p.as_of - interval 36 month         as in_last_36_months
+        p.this_year - g.fiscal_year                                   as years_back,
+        g.gift_on > p.as_of_minus_6_months                            as in_last_6_months,
+        g.gift_on > p.as_of_minus_12_months                           as in_last_12_months,
+        g.gift_on > p.as_of_minus_36_months                           as in_last_36_months,
+        p.as_of_month - (year(g.gift_on) * 12 + month(g.gift_on))     as months_back
     from donor_gifts g
     cross join params p
 ),
@@ -109,23 +117,24 @@ gifts as (
 measured as (
     select
         contact_id,
-        min(gift_on)                                                         as first_gift_on,
-        max(gift_on)                                                         as last_gift_on,
-        count(*)                                                             as gift_count,
-        sum(net_amount_base)                                                 as total_given_base,
-        max(net_amount_base)                                                 as largest_gift_base,
-        coalesce(sum(net_amount_base) filter (where in_this_year), 0)        as given_this_year_base,
-        coalesce(sum(net_amount_base) filter (where in_last_year), 0)        as given_last_year_base,
-        bool_or(in_this_year)                                                as gave_this_year,
-        bool_or(in_last_year)                                                as gave_last_year,
-        bool_or(before_last_year)                                            as gave_before_last_year,
-        coalesce(sum(net_amount_base) filter (where in_last_12_months), 0)   as given_last_12_months_base,
-        count(*) filter (where in_last_12_months)                            as gifts_last_12_months,
-        count(distinct date_trunc('month', gift_on)) filter (where in_last_6_months)
-                                                                             as months_given_last_6_months,
-        count(*) filter (where in_last_36_months)                            as gifts_last_36_months,
-        coalesce(sum(net_amount_base) filter (where in_last_36_months), 0)   as given_last_36_months_base,
-        bool_or(recurring)                                                   as has_recurring_gift
+        min(gift_on)                                                             as first_gift_on,
+        max(gift_on)                                                             as last_gift_on,
+        count(*)                                                                 as gift_count,
+        sum(net_amount_base)                                                     as total_given_base,
+        max(net_amount_base)                                                     as largest_gift_base,
+        coalesce(sum(case when years_back = 0 then net_amount_base end), 0)      as given_this_year_base,
+        coalesce(sum(case when years_back = 1 then net_amount_base end), 0)      as given_last_year_base,
+        count(case when years_back = 0 then 1 end) > 0                           as gave_this_year,
+        count(case when years_back = 1 then 1 end) > 0                           as gave_last_year,
+        count(case when years_back > 1 then 1 end) > 0                           as gave_before_last_year,
+        coalesce(sum(case when in_last_12_months then net_amount_base end), 0)   as given_last_12_months_base,
+        count(case when in_last_12_months then 1 end)                            as gifts_last_12_months,
+        -- distinct calendar months of the last 6 months' gifts: one bit per month back (0..6)
+        bit_count(bit_or(case when in_last_6_months then 1 << months_back else 0 end))
+                                                                                 as months_given_last_6_months,
+        count(case when in_last_36_months then 1 end)                            as gifts_last_36_months,
+        coalesce(sum(case when in_last_36_months then net_amount_base end), 0)   as given_last_36_months_base,
+        bool_or(recurring)                                                       as has_recurring_gift
     from gifts
     group by contact_id
 ),
