@@ -205,8 +205,8 @@ def _load_parsed(con, parsed: ParseResult, source: str, settings: Settings, summ
             _apply_contact_tags(con, frame)
             continue
         inserted = _insert_new(con, name, frame, source)
-        summary.new_rows[name] = inserted.height
-        new_records.append(inserted.get_column("record_no"))
+        summary.new_rows[name] = inserted.len()
+        new_records.append(inserted)
     if "refunds" in frames or "donations" in frames:
         _apply_refunds(con, frames)
     if "partners" in frames:
@@ -321,28 +321,27 @@ def _with_keys(name: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]
     return frame, [KEYS[name]]
 
 
-def _insert_new(con, name: str, frame: pl.DataFrame, source: str) -> pl.DataFrame:
-    """Insert the rows whose key the warehouse has not seen; return them."""
+def _insert_new(con, name: str, frame: pl.DataFrame, source: str) -> pl.Series:
+    """Insert the rows whose key the warehouse has not seen; return their record numbers."""
     table = TARGET[name]
     frame, key_cols = _with_keys(name, frame)
     frame = frame.unique(key_cols, keep="first", maintain_order=True)
-    columns = [c for c in frame.columns if c not in ("record_no", *PARTY, *LIAISON)]
     table_columns = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
-    columns = [c for c in columns if c in table_columns]
+    columns = [c for c in frame.columns if c not in ("record_no", *PARTY, *LIAISON) and c in table_columns]
     con.register("batch_rows", frame.to_arrow())
     join = " AND ".join(f't."{c}" = b."{c}"' for c in key_cols)
-    new = query_frame(
-        con, f"SELECT b.* FROM batch_rows b WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {join})")
-    if new.height:
-        con.register("batch_new", new.to_arrow())
-        extra = ", source_file" if "source_file" in table_columns else ""
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        con.execute(f"INSERT INTO {table} ({quoted}{extra}) SELECT {quoted}{', ?' if extra else ''} FROM batch_new",
-                    [source] if extra else [])
-        con.unregister("batch_new")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE batch_new AS SELECT b.* FROM batch_rows b "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {join})")
     con.unregister("batch_rows")
-    return new
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    if "source_file" in table_columns:
+        con.execute(f"INSERT INTO {table} ({quoted}, source_file) SELECT {quoted}, ? FROM batch_new", [source])
+    else:
+        con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM batch_new")
+    new_records = query_frame(con, "SELECT DISTINCT record_no FROM batch_new").get_column("record_no")
+    con.execute("DROP TABLE batch_new")
+    return new_records
 
 
 def _apply_refunds(con, frames: dict[str, pl.DataFrame]) -> None:

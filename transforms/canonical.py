@@ -62,6 +62,10 @@ KEYS = {
 }
 
 
+# columns the warehouse requires; a preset that leaves them out gets these
+DEFAULTS = {"is_auto_reply": False, "awaits_answer": False, "recurring": False, "cumulative": False}
+
+
 class CanonicalFrameError(Exception):
     """A preset produced a frame that does not fit the canonical layout (a bug in the preset)."""
 
@@ -76,8 +80,8 @@ def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
         raise CanonicalFrameError(f"{table} frame has unknown columns {sorted(unknown)}")
     exprs = [pl.col("record_no").cast(pl.Int64)]
     for name, dtype in spec.items():
-        if name in frame.columns:
-            exprs.append(pl.col(name).cast(dtype))
-        else:
-            exprs.append(pl.lit(None, dtype=dtype).alias(name))
+        expr = pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype=dtype).alias(name)
+        if name in DEFAULTS:
+            expr = expr.fill_null(DEFAULTS[name])
+        exprs.append(expr)
     return frame.select(exprs)

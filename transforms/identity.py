@@ -67,8 +67,46 @@ def resolve(parties: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int)
 
     parties: rec, email, phone, facebook_ref, full_name, contact_kind, language (own identities dropped).
     existing: identity_type, identity_value, contact_id for the batch's identities already known.
+    Records with the same (email, phone, facebook_ref) are resolved once: a big export repeats its donors.
     """
-    edges = identity_edges(parties)
+    combos = parties.select(list(KEY_COLUMNS)).unique(maintain_order=True).with_row_index("combo")
+    combos = combos.with_columns(pl.col("combo").cast(pl.Int64))
+    rec_combo = parties.select("rec", *KEY_COLUMNS).join(combos, on=list(KEY_COLUMNS), how="left",
+                                                         nulls_equal=True).select("rec", "combo")
+    edges = identity_edges(combos.rename({"combo": "rec"}))
+    result = _resolve_combos(edges, existing, next_contact_id)
+    record_contacts = rec_combo.join(
+        result["combo_contacts"].rename({"rec": "combo"}), on="combo", how="left").select("rec", "contact_id")
+    new_identity_recs = rec_combo.join(
+        pl.DataFrame({"combo": result["combos_with_new_identity"]}), on="combo", how="semi"
+    ).get_column("rec")
+    first_values = (
+        parties.join(record_contacts, on="rec").sort("rec")
+        .group_by("contact_id", maintain_order=True)
+        .agg(
+            full_name=pl.col("full_name").drop_nulls().first(),
+            email=pl.col("email").drop_nulls().first(),
+            phone=pl.col("phone").drop_nulls().first(),
+            language=pl.col("language").drop_nulls().first(),
+            kind=pl.col("contact_kind").drop_nulls().first(),
+        )
+        .drop_nulls("contact_id")
+    )
+    new_ids = result["new_ids"]
+    return Resolution(
+        record_contacts=record_contacts,
+        new_contacts=first_values.join(new_ids, on="contact_id", how="semi").with_columns(
+            kind=pl.col("kind").fill_null("person")),
+        new_identities=result["new_identities"],
+        merges=result["merges"],
+        contact_updates=first_values.join(new_ids, on="contact_id", how="anti"),
+        records_with_new_identity=new_identity_recs,
+    )
+
+
+def _resolve_combos(edges: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int) -> dict:
+    """Components over (identity combination, key) edges plus the existing contacts' keys."""
+    parties = edges.select("rec").unique()
     known = existing.with_columns(
         key=pl.concat_str([pl.col("identity_type"), pl.lit(":"), pl.col("identity_value")])
     )
@@ -77,18 +115,15 @@ def resolve(parties: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int)
     contact_edges = known.select(node=-pl.col("contact_id") - 1, key=pl.col("key"))
     graph = pl.concat([rec_edges, contact_edges]).unique()
     if graph.height == 0:
-        empty_contacts = pl.DataFrame(schema={"contact_id": pl.Int64, "full_name": pl.String, "email": pl.String,
-                                              "phone": pl.String, "language": pl.String, "kind": pl.String})
-        return Resolution(
-            record_contacts=parties.select("rec", contact_id=pl.lit(None, pl.Int64)),
-            new_contacts=empty_contacts,
-            new_identities=pl.DataFrame(schema={"identity_type": pl.String, "identity_value": pl.String,
-                                                "contact_id": pl.Int64}),
-            merges=pl.DataFrame(schema={"kept_contact_id": pl.Int64, "merged_contact_id": pl.Int64,
-                                        "shared_identity": pl.String}),
-            contact_updates=empty_contacts,
-            records_with_new_identity=pl.Series("rec", [], pl.Int64),
-        )
+        return {
+            "combo_contacts": pl.DataFrame(schema={"rec": pl.Int64, "contact_id": pl.Int64}),
+            "new_ids": pl.DataFrame(schema={"contact_id": pl.Int64}),
+            "new_identities": pl.DataFrame(schema={"identity_type": pl.String, "identity_value": pl.String,
+                                                   "contact_id": pl.Int64}),
+            "merges": pl.DataFrame(schema={"kept_contact_id": pl.Int64, "merged_contact_id": pl.Int64,
+                                           "shared_identity": pl.String}),
+            "combos_with_new_identity": pl.Series("rec", [], pl.Int64),
+        }
     labels = _components(graph.with_columns(pl.col("node").cast(pl.Int64)))
     contact_nodes = labels.filter(pl.col("node") < 0).with_columns(contact_id=-pl.col("node") - 1)
     # the oldest (smallest id) existing contact of a component is kept
@@ -113,34 +148,16 @@ def resolve(parties: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int)
         .select("kept_contact_id", merged_contact_id=pl.col("contact_id"), shared_identity=pl.col("shared_identity"))
         .sort("kept_contact_id", "merged_contact_id")
     )
-    first_values = (
-        parties.join(record_contacts, on="rec").sort("rec")
-        .group_by("contact_id", maintain_order=True)
-        .agg(
-            full_name=pl.col("full_name").drop_nulls().first(),
-            email=pl.col("email").drop_nulls().first(),
-            phone=pl.col("phone").drop_nulls().first(),
-            language=pl.col("language").drop_nulls().first(),
-            kind=pl.col("contact_kind").drop_nulls().first(),
-        )
-        .drop_nulls("contact_id")
-    )
-    new_ids = fresh_labels.select(contact_id="kept_contact_id")
-    new_contacts = first_values.join(new_ids, on="contact_id", how="semi").with_columns(
-        kind=pl.col("kind").fill_null("person")
-    )
-    contact_updates = first_values.join(new_ids, on="contact_id", how="anti")
     new_identity_edges = edges.join(known.select("key"), on="key", how="anti")
     new_identities = (
         new_identity_edges.join(record_contacts, on="rec")
         .unique("key", keep="first")
         .select("identity_type", "identity_value", "contact_id")
     )
-    return Resolution(
-        record_contacts=record_contacts,
-        new_contacts=new_contacts,
-        new_identities=new_identities,
-        merges=merges,
-        contact_updates=contact_updates,
-        records_with_new_identity=new_identity_edges.get_column("rec").unique(),
-    )
+    return {
+        "combo_contacts": record_contacts,
+        "new_ids": fresh_labels.select(contact_id="kept_contact_id"),
+        "new_identities": new_identities,
+        "merges": merges,
+        "combos_with_new_identity": new_identity_edges.get_column("rec").unique(),
+    }

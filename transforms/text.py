@@ -18,6 +18,9 @@ _CP1250_ONLY = re.compile(rb"[\x80-\x9f]")
 EMAIL_RE = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
 
 
+RAGGED = "__ragged__"  # column added by the CSV readers when a row has extra non-empty fields
+
+
 class UnreadableFile(Exception):
     """The file cannot be read as text or as a table at all."""
 
@@ -49,21 +52,43 @@ def sniff_delimiter(text: str) -> str:
 
 def read_csv_text(text: str, source: str) -> tuple[pl.DataFrame, list[int]]:
     """Parse CSV text into an all-string frame plus the 1-based line number each record starts on."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
+    return _read_csv(text.encode("utf-8"), source)
+
+
+def read_csv_bytes(raw: bytes, source: str) -> tuple[pl.DataFrame, list[int], str]:
+    """Decode (UTF-8 with/without BOM, cp1250, ISO-8859-2) and parse a CSV export; returns the encoding too."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw, encoding = raw[3:], "utf-8-sig"
+    else:
+        try:
+            raw.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = decode_text(raw)
+            raw = text.encode("utf-8")
+    frame, lines = _read_csv(raw, source)
+    return frame, lines, encoding
+
+
+def _read_csv(data: bytes, source: str) -> tuple[pl.DataFrame, list[int]]:
+    if not data.strip():
         raise UnreadableFile(f"{source}: the file is empty")
-    delimiter = sniff_delimiter(text)
+    if b"\r" in data and b"\r\n" not in data:  # old Mac line ends
+        data = data.replace(b"\r", b"\n")
+    first = data[: data.find(b"\n")] if b"\n" in data else data
+    delimiter = ";" if first.count(b";") > first.count(b",") else ","
     try:
-        frame = pl.read_csv(
-            io.StringIO(text), separator=delimiter, infer_schema=False, quote_char='"',
-            missing_utf8_is_empty_string=True, truncate_ragged_lines=False, raise_if_empty=True,
-        )
+        frame = pl.read_csv(data, separator=delimiter, infer_schema=False, quote_char='"',
+                            truncate_ragged_lines=False, raise_if_empty=True)
     except Exception:  # noqa: BLE001 - ragged or oddly quoted rows: the tolerant reader decides
         frame = None
-    if frame is not None and text.count("\n") - (0 if text.endswith("\n") else -1) == frame.height + 1:
-        # no line breaks inside fields: record i starts on line i + 2
+    newlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if frame is not None and newlines == frame.height + 1:
+        # no line breaks inside fields (and no blank lines): record i starts on line i + 2
+        # Polars already reads an empty field as null
         frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
         return frame, list(range(2, frame.height + 2))
+    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
     return _read_csv_slow(text, delimiter, source)
 
 
@@ -75,15 +100,26 @@ def _read_csv_slow(text: str, delimiter: str, source: str) -> tuple[pl.DataFrame
     except StopIteration:
         raise UnreadableFile(f"{source}: the file is empty") from None
     header = [h.lstrip("\ufeff").strip() for h in header]
-    rows, lines = [], []
+    rows, lines, ragged = [], [], []
     start = reader.line_num + 1
     for row in reader:
         if row:  # blank lines are not records
-            rows.append((row + [""] * len(header))[: len(header)] if len(row) != len(header) else row)
+            extra = [v for v in row[len(header):] if v.strip()]
+            ragged.append(f"{len(row)} fields where the header has {len(header)}" if extra else None)
+            rows.append((row + [""] * len(header))[: len(header)])
             lines.append(start)
         start = reader.line_num + 1
     columns = {name: [r[i] for r in rows] for i, name in enumerate(header)}
-    return pl.DataFrame(columns, schema={h: pl.String for h in header}), lines
+    frame = _empty_as_null(pl.DataFrame(columns, schema={h: pl.String for h in header}))
+    if any(ragged):
+        # a row with more (non-empty) fields than the header: presets quarantine it (RAGGED column)
+        frame = frame.with_columns(pl.Series(RAGGED, ragged, dtype=pl.String))
+    return frame, lines
+
+
+def _empty_as_null(frame: pl.DataFrame) -> pl.DataFrame:
+    """An empty field is a missing value, whichever reader produced it."""
+    return frame.with_columns(pl.when(pl.all().str.len_bytes() > 0).then(pl.all()))
 
 
 def normalise_email(col: pl.Expr) -> pl.Expr:

