@@ -72,9 +72,22 @@ def _two_sided(value: Any) -> str | None:
     return json.dumps({"text": _text(value)}, ensure_ascii=False)
 
 
+class _AgreementLoader(yaml.SafeLoader):
+    """safe_load's loader, except that an impossible date (2027-13-01) stays text for a clear reason later."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_AgreementLoader.add_constructor("tag:yaml.org,2002:timestamp", _AgreementLoader.construct_yaml_timestamp)
+
+
 def _yaml_items(text: str, source: str) -> tuple[list[dict], list[dict]]:
     """Agreements as string records (with their YAML line), and items that are no mapping."""
-    loader = yaml.SafeLoader(text)
+    loader = _AgreementLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
