@@ -121,14 +121,16 @@ def ticked(col: pl.Expr, true_values: list[str] | None = None) -> pl.Expr:
 def requests_from_fields(
     fielded: pl.DataFrame, settings: Settings, *, id_prefix: str, source: str, channel: str = "form",
     kind: str = "form_request", direction: str = "inbound", time_label: str = "Timestamp",
-    time_format: str | None = None, consent_true: list[str] | None = None,
-    consent_false: list[str] | None = None,
+    time_format: str | None = None, consent_values: dict[str, tuple[list[str], list[str]]] | None = None,
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     """Interactions, consents and quarantine from a frame of canonical fields (strings).
 
     `fielded` has record_no, source_line, raw, occurred_at (UTC) and any of time_text, full_name, email,
-    phone, subject, body, consent, consent_email, consent_sms, external_id, campaign.
+    phone, subject, body, consent, consent_email, consent_sms, external_id, campaign. `consent_values`
+    gives, per consent field, the answers that opt in (empty: any answer but a plain no) and those that
+    opt out (empty: none; an unticked box is no choice).
     """
+    consent_values = consent_values or {}
     text = lambda name: (pl.col(name).str.strip_chars().replace("", None) if name in fielded.columns  # noqa: E731
                          else pl.lit(None, pl.String))
     frame = fielded.with_columns(
@@ -186,6 +188,7 @@ def requests_from_fields(
             recorded_at=pl.col("occurred_at"), source=pl.lit(source))]
 
     def both(column: str, email_channel: bool, sms_channel: bool) -> list[pl.DataFrame]:
+        consent_true, consent_false = consent_values.get(column, ([], []))
         yes = ticked(pl.col(column), consent_true) if column in good.columns else pl.lit(False)
         no = (pl.col(column).str.strip_chars().str.to_lowercase().is_in([v.strip().lower() for v in consent_false])
               if consent_false and column in good.columns else pl.lit(False))
