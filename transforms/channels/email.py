@@ -30,7 +30,7 @@ import codecs
 import html
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser, Parser
@@ -80,6 +80,7 @@ ZONES = {"ut": 0, "utc": 0, "gmt": 0, "z": 0, "wet": 0, "bst": 60, "west": 60, "
          "eet": 120, "eest": 180, "msk": 180, "est": -300, "edt": -240, "cst": -360, "cdt": -300,
          "mst": -420, "mdt": -360, "pst": -480, "pdt": -420}
 SIMPLE_ADDRESS = re.compile(r'^\s*(?:([^<>",;:()\\]*?)\s*<\s*([^<>\s",;:()\\]+)\s*>|([^<>\s",;:()\\]+))\s*$')
+GUESSED_BOUNDARY = re.compile(r"^--(\S+?)(?:--)?[ \t]*\r?$", re.M)
 MSG_ID = re.compile(r"<\s*([^<>\s]+?)\s*>")
 MAILDIR_NAME = re.compile(r"^(\d{9,10})\.")
 HTML_DROP = re.compile(r"(?is)<(script|style|head)\b.*?</\1\s*>|<!--.*?-->")
@@ -132,7 +133,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     context = _Context(settings, source)
     rows: list[dict] = []
     rejected: list[dict] = []
-    messages = split_mbox(raw)
+    messages = split_mbox(raw, context.local_zone)
     for record_no, message in enumerate(messages):
         try:
             row = read_message(message.raw, message.separator_time, context)
@@ -180,7 +181,7 @@ class MailboxMessage(NamedTuple):
     in_mbox: bool
 
 
-def split_mbox(raw: bytes) -> list[MailboxMessage]:
+def split_mbox(raw: bytes, local_zone: tzinfo = timezone.utc) -> list[MailboxMessage]:
     """The messages of a file: an mbox when its first line starts with "From ", else one message.
 
     Only lines that look like a real separator (`From <who> <asctime>`) split messages, so an
@@ -200,12 +201,12 @@ def split_mbox(raw: bytes) -> list[MailboxMessage]:
         chunk = raw[body_start:end]
         if b">From " in chunk:
             chunk = QUOTED_FROM.sub(rb"\1", chunk)
-        messages.append(MailboxMessage(chunk, line, _separator_time(match), True))
+        messages.append(MailboxMessage(chunk, line, _separator_time(match, local_zone), True))
     return messages
 
 
-def _separator_time(match: re.Match | None) -> datetime | None:
-    """The asctime of a separator, UTC unless it carries an offset; None when it has none."""
+def _separator_time(match: re.Match | None, local_zone: tzinfo) -> datetime | None:
+    """The asctime of a separator (Gmail adds +0000; without an offset it is local time); None when absent."""
     if match is None:
         return None
     g = {k: (v.decode() if v else None) for k, v in match.groupdict().items()}
@@ -214,8 +215,10 @@ def _separator_time(match: re.Match | None) -> datetime | None:
         when = datetime(int(g["year"]), month, int(g["day"]), int(g["hh"]), int(g["mi"]), int(g["ss"] or 0))
     except ValueError:
         return None
-    minutes = _offset_minutes(g["off"]) if g["off"] else 0
-    return when.replace(tzinfo=timezone(timedelta(minutes=minutes or 0))).astimezone(timezone.utc)
+    minutes = _offset_minutes(g["off"]) if g["off"] else None
+    if minutes is None:     # no offset (Thunderbird, local delivery): local to the NGO, as DESIGN says
+        return when.replace(tzinfo=local_zone).astimezone(timezone.utc)
+    return when.replace(tzinfo=timezone(timedelta(minutes=minutes))).astimezone(timezone.utc)
 
 
 # --- one message ----------------------------------------------------------------------------
@@ -432,7 +435,14 @@ def leaf_parts(part: Message, depth: int = 0) -> Iterator[Message]:
         yield part
         return
     boundary, payload = part.get_boundary(), part.get_payload()
-    pieces = split_multipart(payload, boundary) if boundary and isinstance(payload, str) else None
+    if not isinstance(payload, str):
+        yield part
+        return
+    pieces = split_multipart(payload, boundary) if boundary else None
+    if pieces is None:
+        # a wrong or missing boundary parameter: the first `--token` line is the boundary in use
+        guessed = GUESSED_BOUNDARY.search(payload)
+        pieces = split_multipart(payload, guessed.group(1)) if guessed else None
     if pieces is None:
         yield part
         return
