@@ -158,3 +158,15 @@ def test_mapping_target_guessed_from_columns():
     assert mapping.check_mapping("x", {"columns": {"A": "amount", "B": "donated_at"}})[0] == "donations"
     assert mapping.check_mapping("x", {"columns": {"A": "email", "B": "body", "T": "occurred_at"}})[0] == "interactions"
     assert mapping.check_mapping("x", {"columns": {"A": "email"}})[0] == "contacts"
+
+
+def test_mapping_docs_example_reads_the_test_files():
+    docs = (Path(__file__).parents[1] / "docs" / "mappings.md").read_text()
+    example = tomllib.loads(docs.split("```toml\n", 1)[1].split("```", 1)[0])["mappings"]
+    settings = Settings(mappings=example)
+    targets = {name: mapping.check_mapping(name, section)[0] for name, section in example.items()}
+    assert targets == {"banca": "donations", "gala": "contacts", "formular_voluntari": "interactions"}
+    bank = mapping.parse((DATA / "donatii_banca_2026-10.csv").read_bytes(), "b.csv", settings, "banca")
+    assert (bank.frames["donations"].height, bank.quarantine.height) == (5, 3)
+    gala = mapping.parse((DATA / "contacte_gala.csv").read_bytes(), "g.csv", settings, "gala")
+    assert (gala.frames["contacts"].height, gala.frames["consents"].height) == (4, 3)
