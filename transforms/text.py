@@ -156,7 +156,20 @@ def normalise_phones(values: pl.Series, region: str = "RO") -> pl.Series:
 
 
 def parse_number(col: pl.Expr, decimal_comma: bool) -> pl.Expr:
-    """'1.234,50' / '2,500.00' / '25.00' / '-43,47' to Float64 (null when not a number)."""
+    """'1.234,50' / '2,500.00' / '25.00' / '-43,47' to Float64 (null when not a number).
+
+    Worked out once per distinct value: exports repeat the same few amounts many times.
+    """
+    return col.map_batches(lambda values: _numbers_by_value(values, decimal_comma), return_dtype=pl.Float64)
+
+
+def _numbers_by_value(values: pl.Series, decimal_comma: bool) -> pl.Series:
+    uniques = values.unique().drop_nulls().to_frame("v")
+    parsed = uniques.with_columns(n=_number_expr(pl.col("v"), decimal_comma))
+    return values.to_frame("v").join(parsed, on="v", how="left", maintain_order="left").get_column("n")
+
+
+def _number_expr(col: pl.Expr, decimal_comma: bool) -> pl.Expr:
     s = col.str.strip_chars().str.replace_all(r"[\s\u00a0]", "")
     has_dot, has_comma = s.str.contains(r"\."), s.str.contains(",")
     last_is_comma = s.str.contains(r",\d*$") & has_dot

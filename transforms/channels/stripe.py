@@ -7,7 +7,7 @@ import polars as pl
 
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.text import (
-    decode_text, normalise_email, parse_number, parse_utc_time, raw_lines, read_csv_text, valid_email,
+    RAGGED, normalise_email, parse_number, parse_utc_time, raw_lines, read_csv_bytes, valid_email,
 )
 
 if TYPE_CHECKING:
@@ -27,16 +27,14 @@ def detect(name: str, head: bytes) -> bool:
 
 
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
-    text, _ = decode_text(raw)
-    rows, lines = read_csv_text(text, source)
+    rows, lines, _ = read_csv_bytes(raw, source)
     missing = [c for c in REQUIRED if c not in rows.columns]
     if missing:
         raise NotAStripeExport(f"{source}: not a Stripe payments export, missing columns {missing}")
     col = lambda name: pl.col(name) if name in rows.columns else pl.lit(None, pl.String)  # noqa: E731
     frame = rows.with_row_index("record_no").with_columns(
         source_line=pl.Series(lines).cast(pl.String),
-        raw=raw_lines(rows),
-        charge_id=pl.col("id").str.strip_chars(),
+        charge_id=pl.col("id").str.strip_chars().replace("", None),
         created=parse_utc_time(pl.col("Created date (UTC)"), TIME_FORMAT),
         amount=parse_number(pl.col("Amount"), decimal_comma=False),
         refunded=parse_number(col("Amount Refunded"), decimal_comma=False).fill_null(0.0),
@@ -51,20 +49,25 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         campaign=col("campaign (metadata)").str.strip_chars().replace("", None),
     ).with_columns(record_no=pl.col("record_no").cast(pl.Int64))
 
-    reason = (
-        pl.when(pl.col("charge_id").is_null() | (pl.col("charge_id") == "")).then(pl.lit("empty charge id"))
-        .when(pl.col("created").is_null()).then(pl.format("date '{}' is not YYYY-MM-DD HH:MM:SS",
-                                                          pl.col("Created date (UTC)")))
-        .when(~pl.col("status").is_in(["paid", "refunded", "failed"])).then(pl.format("unknown Status '{}'",
-                                                                                      pl.col("Status")))
-        .when((pl.col("status") != "failed") & pl.col("amount").is_null()).then(
-            pl.format("Amount '{}' is not a number", pl.col("Amount")))
-        .when(pl.col("email").is_not_null() & ~valid_email(pl.col("email"))).then(
-            pl.format("Customer Email '{}' is not a valid address", pl.col("Customer Email")))
-    )
-    frame = frame.with_columns(reason=reason)
-    bad = frame.filter(pl.col("reason").is_not_null())
-    good = frame.filter(pl.col("reason").is_null())
+    # the checks run on every row; the reason text is written only for the rows that fail
+    checks = [
+        (pl.col("charge_id").is_null(), pl.lit("empty charge id")),
+        (pl.col("created").is_null(), pl.format("date '{}' is not YYYY-MM-DD HH:MM:SS", pl.col("Created date (UTC)"))),
+        (~pl.col("status").is_in(["paid", "refunded", "failed"]), pl.format("unknown Status '{}'", pl.col("Status"))),
+        ((pl.col("status") != "failed") & pl.col("amount").is_null(),
+         pl.format("Amount '{}' is not a number", pl.col("Amount"))),
+        (pl.col("email").is_not_null() & ~valid_email(pl.col("email")),
+         pl.format("Customer Email '{}' is not a valid address", pl.col("Customer Email"))),
+    ]
+    if RAGGED in rows.columns:
+        checks.insert(0, (pl.col(RAGGED).is_not_null(), pl.col(RAGGED)))
+    frame = frame.with_columns(failed=pl.any_horizontal([c.fill_null(True) for c, _ in checks]))
+    bad = frame.filter(pl.col("failed"))
+    reason = pl.when(checks[0][0].fill_null(True)).then(checks[0][1])
+    for check, text in checks[1:]:
+        reason = reason.when(check.fill_null(True)).then(text)
+    bad = bad.with_columns(reason=reason, raw=raw_lines(bad.select(rows.columns)))
+    good = frame.filter(~pl.col("failed"))
     gifts = good.filter(pl.col("status") != "failed")
 
     donations = gifts.select(
