@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -249,16 +250,22 @@ def _apply_membership(con: duckdb.DuckDBPyConnection, as_of: date, summary: Segm
     summary.retired = [seg for seg, status, *_ in rows if status == "retired"]
 
 
+def segment_warehouse(settings: Settings, as_of: date, segments_dir: Path | None = None,
+                      notify: Callable[[str], None] | None = None) -> SegmentSummary:
+    """Take the write lock, compute segments, publish the snapshot (readers of the snapshot never block this)."""
+    with open_for_write(settings.warehouse.path, "legatura segment",
+                        lock_timeout=settings.warehouse.lock_timeout_seconds, notify=notify,
+                        snapshot_path=settings.warehouse.snapshot) as con:
+        return compute_segments(con, settings, as_of, segments_dir)
+
+
 @flow(name="segment", validate_parameters=False)
 def segment_flow(settings: Settings, as_of: date | None = None,
                  segments_dir: Path | None = None) -> SegmentSummary:
     """Recompute segment membership as of a date (default: today in the organisation's time zone)."""
-    as_of = as_of or today_in(settings.organisation.timezone)
-    with open_for_write(settings.warehouse.path, "legatura segment",
-                        lock_timeout=settings.warehouse.lock_timeout_seconds,
-                        snapshot_path=settings.warehouse.snapshot) as con:
-        summary = compute_segments(con, settings, as_of, segments_dir)
     logger = get_run_logger()
+    as_of = as_of or today_in(settings.organisation.timezone)
+    summary = segment_warehouse(settings, as_of, segments_dir, notify=logger.warning)
     logger.info("segments as of %s: %d computed, %d entered, %d exited, %d failed in %.2f s",
                 as_of, len(summary.counts), summary.entered, summary.exited, len(summary.failures),
                 summary.seconds)

@@ -1,0 +1,2 @@
+-- grain: one row per donor (the good file among the broken ones)
+select contact_id from donor_measures;

@@ -1,0 +1,2 @@
+-- grain: a typo
+selec contact_id from contacts

@@ -1,0 +1,3 @@
+-- grain: two statements
+select contact_id from contacts;
+select 1 as contact_id;
