@@ -101,3 +101,22 @@ def test_partners_csv_with_two_sided_columns(ingest, warehouse):
     assert endorser == (None, None)
     assert warehouse.execute(
         "SELECT organisation_id IS NOT NULL FROM contacts WHERE email = 'dan.pop@librarie.ro'").fetchone() == (True,)
+
+
+def test_partners_and_other_presets_samples_together(ingest, warehouse, formats):
+    """The presets of this issue plus Stripe over the shared samples: contacts known once, ledger adds up."""
+    summaries = ingest(*(formats / name for name in (
+        "stripe", "eventbrite", "twilio", "facebook", "volunteers", "partners")))
+    assert all(s.rows_ingested + s.rows_duplicate + s.rows_quarantined == s.rows_read for s in summaries)
+    assert sum(s.rows_quarantined for s in summaries) == 3 + 1 + 2 + 1 + 1
+    kinds = dict(warehouse.execute("SELECT kind, count(*) FROM contacts GROUP BY kind").fetchall())
+    # Radu's +40731222333 (twilio) links to his email only through mailchimp, Mihai's phone only through paypal
+    assert kinds == {"person": 21, "organisation": 4}
+    stefan = warehouse.execute(
+        "SELECT count(DISTINCT contact_id) FROM contact_identities "
+        "WHERE identity_value IN ('stefan.radulescu@yahoo.com', '+40745987654')").fetchone()[0]
+    assert stefan == 1
+    ledger = warehouse.execute(
+        "SELECT sum(rows_read) = sum(rows_ingested + rows_duplicate + rows_quarantined) FROM ingested_files"
+    ).fetchone()[0]
+    assert ledger is True
