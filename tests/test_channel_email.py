@@ -193,6 +193,24 @@ def test_parse_bounce_is_about_the_failed_recipient_not_the_mailer_daemon(settin
     assert row["body"].startswith("This is the mail system at host mx.example.net.")
 
 
+def test_parse_read_receipt_is_automatic_but_not_a_bounce(settings):
+    raw = message("Date: Mon, 26 Oct 2026 13:00:00 +0200", "Message-ID: <mdn@x.ro>",
+                  "From: Ana <ana.marginean@gmail.com>", "To: contact@asociatia-exemplu.ro",
+                  'Content-Type: multipart/report; report-type=disposition-notification; boundary="r"',
+                  body="--r\r\nContent-Type: text/plain\r\n\r\nMesajul a fost citit.\r\n--r--")
+    row = only_row(email.parse(raw, "mdn.eml", settings))
+    assert (row["kind"], row["is_auto_reply"], row["awaits_answer"], row["email"]) == (
+        "auto_reply", True, False, "ana.marginean@gmail.com")
+    assert row["body"] == "Mesajul a fost citit."
+
+
+def test_parse_8bit_ids_and_obsolete_from_header_syntax(settings):
+    raw = ("From : Ana <ana.marginean@gmail.com>\r\nDate: Mon, 26 Oct 2026 13:00:00 +0200\r\n"
+           "Message-ID: <ș-1@x.ro>\r\nReferences: <root-ț@x.ro>\r\n\r\nText\r\n").encode("utf-8")
+    row = only_row(email.parse(raw, "odd.eml", settings))
+    assert (row["external_id"], row["thread_ref"], row["email"]) == ("ș-1@x.ro", "root-ț@x.ro", "ana.marginean@gmail.com")
+
+
 def test_parse_thunderbird_mbox_quoting_fallbacks_and_broken_messages(settings):
     result = parse_file(NASTY / "thunderbird_mixed.mbox", settings)
     rows = {r["external_id"]: r for r in result.frames["interactions"].to_dicts()}

@@ -4,6 +4,9 @@ Every message becomes one `interactions` row or one quarantine row. Decisions:
 
 * Direction: From one of the NGO's addresses (`organisation.domains`, `organisation.email`) is
   outbound, anything else inbound. Bounces (delivery reports) are always inbound.
+* Kind: `bounce` (a delivery report, or mail from MAILER-DAEMON / postmaster), `auto_reply`
+  (`tracking.is_auto_reply` headers, or any other multipart/report such as a read receipt),
+  `internal`, else `message`. Bounces and auto-replies never await an answer.
 * Party: the sender of an inbound message; for an outbound one the first address in To, then
   Cc, then Bcc that is not the NGO's own; for a bounce, the recipient whose delivery failed.
   Mail from the NGO to nobody but itself is kept as an outbound `internal` interaction with no
@@ -16,8 +19,9 @@ Every message becomes one `interactions` row or one quarantine row. Decisions:
   id, so a thread stays one thread whichever container a message came from (X-GM-THRID exists
   only in Gmail exports; it is used only for a message with no Message-ID).
 * Time: the Date header (an offset or a known zone name; `(EEST)` comments ignored; naive ones
-  are local to `organisation.timezone`); else the mbox separator's time, the newest Received
-  header, or a Maildir file name's delivery epoch; else the message is quarantined.
+  are local to `organisation.timezone`); else the mbox separator's time (local unless it has an
+  offset, as Gmail's +0000), the newest Received header, or a Maildir file name's delivery epoch;
+  else the message is quarantined.
 * Text: headers decoded from RFC 2047 (raw 8-bit headers as UTF-8, else ISO-8859-2/cp1250);
   body = the first inline text/plain part, else the first text/html part without its tags,
   decoded with its charset (a wrong or unknown label falls back to UTF-8, then the Romanian
@@ -71,6 +75,8 @@ SEPARATOR = re.compile(
     rb"^From [^\r\n]*?(?P<asctime>(?:" + _DAYS.encode() + rb") +(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2})"
     rb" +(?P<hh>\d{1,2}):(?P<mi>\d{2})(?::(?P<ss>\d{2}))?(?: +(?P<off>[+-]\d{4}|[A-Z]{1,5}))? +(?P<year>\d{4}))"
     rb"[ \t]*\r?$", re.M)
+FIELD_NAME = re.compile(rb"[!-9;-~]+")
+HEADER_FROM = re.compile(rb"From[ \t]*:")      # obsolete `From :` header syntax, not a separator
 QUOTED_FROM = re.compile(rb"^>(>*From )", re.M)
 DATE = re.compile(
     r"^\s*(?:[A-Za-z]+,?\s*)?(\d{1,2})[\s-]+([A-Za-z]{3})[a-z]*\.?[\s-]+(\d{2,4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?"
@@ -120,7 +126,7 @@ def detect(name: str, head: bytes) -> bool:
         if line[:1] in b" \t":
             continue
         field, colon, _ = line.partition(b":")
-        if not colon or not re.fullmatch(rb"[!-9;-~]+", field):
+        if not colon or not FIELD_NAME.fullmatch(field):
             return False
         fields.add(field.lower())
     return b"from" in fields and bool(fields & {b"date", b"message-id", b"received"})
@@ -187,7 +193,7 @@ def split_mbox(raw: bytes, local_zone: tzinfo = timezone.utc) -> list[MailboxMes
     Only lines that look like a real separator (`From <who> <asctime>`) split messages, so an
     unquoted "From " in a body does not; mboxrd `>From ` quoting is undone.
     """
-    if not raw.startswith(b"From "):
+    if not raw.startswith(b"From ") or HEADER_FROM.match(raw):
         return [MailboxMessage(raw, 1, None, False)]
     bounds = [(0, SEPARATOR.match(raw))] + [(m.start(), m) for m in SEPARATOR.finditer(raw) if m.start() > 0]
     messages = []
@@ -225,6 +231,9 @@ def _separator_time(match: re.Match | None, local_zone: tzinfo) -> datetime | No
 
 def read_message(chunk: bytes, envelope_time: datetime | None, context: _Context) -> dict:
     """The interactions row of one message; RejectedMessage when it cannot be loaded."""
+    found = HEADER_FROM.match(chunk)
+    if found:   # the stdlib takes a first line `From ...` for an mbox separator and drops it
+        chunk = b"From:" + chunk[found.end():]
     # headers only: message_body splits multiparts itself (the stdlib compiles a regex per boundary)
     msg = BytesParser(policy=compat32).parsebytes(chunk, headersonly=True)
     pairs = list(msg.raw_items())
@@ -252,8 +261,9 @@ def read_message(chunk: bytes, envelope_time: datetime | None, context: _Context
         raise RejectedMessage(f"Date header '{_header_text(date)}' is not a valid date" if date
                               else "no Date header and no other time (mbox separator, Received) to use")
 
+    report = msg.get_content_type() == "multipart/report"
     bounce = _is_bounce(msg, sender)
-    automatic = bounce or is_auto_reply(pairs)
+    automatic = bounce or report or is_auto_reply(pairs)
     own_sender = context.is_own(sender)
     others = [(n, a) for n, a in recipients if not context.is_own(a)]
     if bounce:
@@ -283,7 +293,7 @@ def read_message(chunk: bytes, envelope_time: datetime | None, context: _Context
         "body": message_body(msg),
         "external_id": message_id,
         "thread_ref": (references[0] if references else None) or in_reply_to or message_id
-                      or _clean(headers.get("x-gm-thrid")) or None,
+                      or _clean(_header_text(headers.get("x-gm-thrid"))) or None,
         "in_reply_to": in_reply_to,
         "references": references,
         "is_auto_reply": automatic,
@@ -326,7 +336,7 @@ def _all_ids(field: str | None) -> list[str]:
     """Message-IDs without angle brackets, in order; a bare id without brackets is taken as it is."""
     if not field:
         return []
-    field = _unfold(field)
+    field = _header_text(field)
     found = MSG_ID.findall(field)
     if not found:
         found = [token.strip("<>,;") for token in field.split() if "@" in token]
@@ -334,8 +344,12 @@ def _all_ids(field: str | None) -> list[str]:
 
 
 def _is_bounce(msg: Message, sender: str) -> bool:
-    """A delivery status notification: multipart/report or mail from MAILER-DAEMON / postmaster."""
-    return msg.get_content_type() == "multipart/report" or sender.partition("@")[0] in BOUNCE_SENDERS
+    """A delivery status notification (not a read receipt) or mail from MAILER-DAEMON / postmaster."""
+    if msg.get_content_type() == "multipart/report":
+        report_type = msg.get_param("report-type") or "delivery-status"
+        if str(report_type).strip().lower() == "delivery-status":
+            return True
+    return sender.partition("@")[0] in BOUNCE_SENDERS
 
 
 def _failed_recipient(msg: Message, headers: dict[str, str]) -> str | None:
