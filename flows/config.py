@@ -1,6 +1,7 @@
 """Configuration: one settings object, loaded once from legatura.toml and LEGATURA_* env, passed down."""
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -114,12 +115,41 @@ class Settings(BaseSettings):
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # env beats the file, the file beats the defaults
-        return (env_settings, init_settings)
+        # load_settings merges env over the file itself (so tests can pass an env of their own)
+        return (init_settings,)
 
     @property
     def own_email_domains(self) -> set[str]:
         return {d.strip().lower() for d in self.organisation.domains}
+
+
+def _from_env(env: dict) -> dict[str, Any]:
+    """LEGATURA_<SECTION>__<KEY>=value as a nested dict; JSON values ([..], {..}) are decoded."""
+    nested: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.upper().startswith("LEGATURA_") or "__" not in name or name.upper() == "LEGATURA_CONFIG":
+            continue
+        parts = name[len("LEGATURA_"):].lower().split("__")
+        if value.strip()[:1] in ("[", "{"):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def _merge(base: dict, over: dict) -> dict:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def load_settings(config_path: str | os.PathLike | None = None, env: dict | None = None) -> Settings:
@@ -142,6 +172,7 @@ def load_settings(config_path: str | os.PathLike | None = None, env: dict | None
                     f"{path}: [{secret_section}] {key} must not be in the file; "
                     f"set env LEGATURA_{secret_section.upper()}__{key.upper()} instead"
                 )
+    data = _merge(data, _from_env(env))
     try:
         return Settings(**data)
     except ValidationError as exc:
