@@ -372,6 +372,23 @@ def test_every_table_and_view_has_a_comment(warehouse):
     assert [name for (name,) in uncommented if name in core_and_segments] == []
 
 
+def test_warehouse_readme_queries_run(people, settings):
+    import re
+
+    compute_segments(people, settings, AS_OF)
+    readme = (db.SQL_ROOT / "README.md").read_text(encoding="utf-8")
+    queries = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
+
+    assert len(queries) >= 8
+    results = [people.execute(q).fetchall() for q in queries]
+    lybunt = next(r for q, r in zip(queries, results) if "'donor_lybunt'" in q)
+    assert [(row[0], row[3]) for row in lybunt] == [
+        ("Ana Exact-Doisprezece", date(2025, 3, 15)), ("Bogdan Miezul-Noptii", date(2025, 3, 16)),
+        ("Dan Revelion", date(2025, 12, 31))]
+    renewals = next(r for q, r in zip(queries, results) if "'partner_renewal_due'" in q)
+    assert [(row[0], row[3]) for row in renewals] == [("Alfa SRL", 60)]
+
+
 # -- pure helpers ---------------------------------------------------------------------------------
 
 def test_fiscal_year_arithmetic():
