@@ -163,3 +163,15 @@ def test_forms_copy_of_sample_is_already_ingested(ingest, formats, tmp_path):
     copy = copy_sample(formats / "forms" / SAMPLE, tmp_path / "dl", "Formular (1).csv")
     [summary] = ingest(copy, channel="forms")
     assert summary.status == "already_ingested" and summary.rows_duplicate == 8
+
+
+def test_forms_row_with_more_fields_than_the_header_is_quarantined(ingest, warehouse, tmp_path):
+    sheet = tmp_path / "raspunsuri.csv"
+    sheet.write_bytes(
+        "Timestamp,Nume și prenume,Adresa de email,Mesajul dumneavoastră\r\n"
+        "03/10/2026 09:12:44,Ana Mărginean,ana.marginean@gmail.com,Bună ziua\r\n"
+        "03/10/2026 10:00:00,Dan Pop,dan.pop@gmail.com,Salut, am o întrebare\r\n".encode())
+    [summary] = ingest(sheet, channel="forms")
+    assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (2, 1, 1)
+    assert warehouse.execute("SELECT line_or_key, reason, raw FROM quarantine").fetchall() == [
+        ("3", "the row has 5 fields where the header has 4", "03/10/2026 10:00:00,Dan Pop,dan.pop@gmail.com,Salut")]

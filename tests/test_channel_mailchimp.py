@@ -106,3 +106,15 @@ def test_mailchimp_cp1250_semicolon_unsubscribe(ingest, warehouse, formats):
     assert _consents(warehouse)["stefan.radulescu@yahoo.com"][0] == "opted_out"
     assert warehouse.execute("SELECT full_name FROM contacts WHERE email = 'stefan.radulescu@yahoo.com'"
                              ).fetchone()[0] == "Ștefan Rădulescu"
+
+
+def test_mailchimp_row_with_extra_fields_is_quarantined(ingest, warehouse, tmp_path):
+    export = tmp_path / "subscribed_members_export_abc.csv"
+    export.write_text('"Email Address","First Name","Last Name",CONFIRM_TIME,TAGS\n'
+                      'a@example.org,A,B,"2026-01-01 10:00:00",\n'
+                      'c@example.org,C,D,"2026-01-01 10:00:00",,"""Donator"""\n')
+    [summary] = ingest(export, channel="mailchimp")
+    assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (2, 1, 1)
+    assert warehouse.execute("SELECT reason FROM quarantine").fetchone()[0] == \
+        "the row has 6 fields where the header has 5"
+    assert warehouse.execute("SELECT count(*) FROM contacts").fetchone()[0] == 1

@@ -170,3 +170,15 @@ def test_mapping_docs_example_reads_the_test_files():
     assert (bank.frames["donations"].height, bank.quarantine.height) == (5, 3)
     gala = mapping.parse((DATA / "contacte_gala.csv").read_bytes(), "g.csv", settings, "gala")
     assert (gala.frames["contacts"].height, gala.frames["consents"].height) == (4, 3)
+
+
+def test_mapping_row_with_extra_fields_is_quarantined(ingest, warehouse, tmp_path):
+    export = tmp_path / "donatii_banca_extra.csv"
+    export.write_bytes("Nr. document;Data;Donator;E-mail;Telefon;Suma;Moneda;Campanie;Lunar\r\n"
+                       "OP-9;03.10.2026;Ion;ion@x.ro;;1.000;RON;;nu;în plus\r\n"
+                       "OP-10;03.10.2026;Ana;ana@x.ro;;5,5;RON;;;\r\n".encode("cp1250"))
+    [summary] = ingest(export, channel="banca")
+    assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (2, 1, 1)
+    assert warehouse.execute("SELECT reason, raw FROM quarantine").fetchone() == (
+        "the row has 10 fields where the header has 9", "OP-9;03.10.2026;Ion;ion@x.ro;;1.000;RON;;nu")
+    assert float(warehouse.execute("SELECT amount FROM donations").fetchone()[0]) == 5.5

@@ -153,3 +153,26 @@ def test_paypal_time_zone_abbreviations(zone, expected_hour):
     frame = pl.DataFrame({"d": ["15/01/2026"], "t": ["10:00:00"], "z": [zone]})
     value = frame.select(paypal.paypal_time(pl.col("d"), pl.col("t"), pl.col("z"), "Europe/Bucharest")).item()
     assert value.hour == expected_hour
+
+
+def test_paypal_and_stripe_samples_give_the_readme_gift_totals(ingest, warehouse, formats):
+    summaries = ingest(formats / "stripe", formats / "paypal")
+    _accounted(summaries)
+    assert sum(s.rows_quarantined for s in summaries) == 3 + 2
+    count, ron, eur = warehouse.execute(
+        "SELECT count(*), sum(amount - amount_refunded) FILTER (WHERE currency = 'RON'),"
+        " sum(amount - amount_refunded) FILTER (WHERE currency = 'EUR') FROM donations").fetchone()
+    assert (count, float(ron), float(eur)) == (17, 4464.50, 95.00)
+
+
+def test_paypal_row_with_extra_fields_is_quarantined(ingest, warehouse, tmp_path):
+    lines = (DATA / "Download_2026-09_gifts.CSV").read_bytes().split(b"\r\n")
+    lines[1] = lines[1] + b',"spilled"'
+    path = tmp_path / "Download.CSV"
+    path.write_bytes(b"\r\n".join(lines))
+    [summary] = ingest(path, channel="paypal")
+    _accounted([summary])
+    assert summary.rows_quarantined == 2
+    reasons = dict(warehouse.execute("SELECT line_or_key, reason FROM quarantine").fetchall())
+    assert reasons["2"] == "the row has 42 fields where the header has 41"
+    assert "paypal:7QW12345AB0000001" not in _gifts(warehouse)

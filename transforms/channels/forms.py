@@ -20,8 +20,8 @@ import polars as pl
 
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.text import (
-    decode_text, fold_header, normalise_email, normalise_phones, parse_local_time, parse_offset_time, raw_lines,
-    read_csv_text, row_hash, sniff_delimiter, valid_email,
+    RAGGED, decode_text, fold_header, normalise_email, normalise_phones, parse_local_time, parse_offset_time,
+    raw_lines, read_csv_bytes, row_hash, sniff_delimiter, valid_email,
 )
 
 if TYPE_CHECKING:
@@ -55,6 +55,38 @@ class NotAFormsExport(Exception):
     """The file has no Timestamp column or no column that says who wrote (email or phone)."""
 
 
+def read_export(raw: bytes, source: str) -> tuple[pl.DataFrame, list[str], str]:
+    """A CSV export as a frame of its string columns plus record_no, source_line and `ragged` (the reason
+    a row has more fields than the header, else null); also the data columns and the delimiter.
+
+    Shared by the CSV presets (paypal, mailchimp, forms, mappings).
+    """
+    rows, lines, _ = read_csv_bytes(raw, source)
+    header = raw.split(b"\n", 1)[0]
+    delimiter = sniff_delimiter(decode_text(header)[0].lstrip("\ufeff"))
+    columns = [c for c in rows.columns if c != RAGGED]
+    frame = rows.with_row_index("record_no").with_columns(
+        record_no=pl.col("record_no").cast(pl.Int64),
+        source_line=pl.Series(lines, dtype=pl.Int64).cast(pl.String),
+        ragged=(pl.format("the row has {}", pl.col(RAGGED)) if RAGGED in rows.columns
+                else pl.lit(None, pl.String)),
+    )
+    return frame.drop(RAGGED, strict=False), columns, delimiter
+
+
+def quarantined(rejected: pl.DataFrame, columns: list[str], delimiter: str,
+                rows: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Quarantine rows (line_or_key, reason, raw) of rejected records, raw re-joined as in the file.
+
+    `rejected` has source_line and reason, and either the file's columns or record_no to find them in `rows`.
+    """
+    if rows is not None:
+        rejected = rejected.select("record_no", "source_line", "reason").join(
+            rows.select("record_no", *columns), on="record_no", how="left", maintain_order="left")
+    return rejected.select(line_or_key=pl.col("source_line"), reason=pl.col("reason"),
+                           raw=raw_lines(rejected.select(columns), delimiter))
+
+
 def plain_header(name: str) -> str:
     """A header as matched: folded, without diacritics, inner spaces collapsed, trailing ?:* dropped."""
     folded = unicodedata.normalize("NFD", fold_header(name))
@@ -82,8 +114,7 @@ def recognise_headers(columns: list[str]) -> dict[str, str]:
 
 
 def detect(name: str, head: bytes) -> bool:
-    text, _ = decode_text(head)
-    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    first = decode_text(head.split(b"\n", 1)[0])[0].lstrip("\ufeff")
     columns = [c.strip().strip('"') for c in first.split(sniff_delimiter(first))]
     fields = recognise_headers(columns)
     return "timestamp" in fields and ("email" in fields or "phone" in fields)
@@ -125,7 +156,7 @@ def requests_from_fields(
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     """Interactions, consents and quarantine from a frame of canonical fields (strings).
 
-    `fielded` has record_no, source_line, raw, occurred_at (UTC) and any of time_text, full_name, email,
+    `fielded` has record_no, source_line, ragged, occurred_at (UTC) and any of time_text, full_name, email,
     phone, subject, body, consent, consent_email, consent_sms, external_id, campaign. `consent_values`
     gives, per consent field, the answers that opt in (empty: any answer but a plain no) and those that
     opt out (empty: none; an unticked box is no choice).
@@ -146,7 +177,8 @@ def requests_from_fields(
     ).with_columns(email=pl.when(valid_email(pl.col("email"))).then(pl.col("email")))
     expected = f" (expected {time_format})" if time_format else ""
     reason = (
-        pl.when(pl.col("occurred_at").is_null()).then(pl.format(
+        pl.when(pl.col("ragged").is_not_null()).then(pl.col("ragged"))
+        .when(pl.col("occurred_at").is_null()).then(pl.format(
             f"{time_label} '{{}}' is not a real date and time{expected}", pl.coalesce("time_text", pl.lit(""))))
         .when(pl.col("email").is_null() & pl.col("phone").is_null() & pl.col("email_text").is_not_null())
         .then(pl.format("email '{}' is not a valid address and there is no phone to know who wrote",
@@ -208,22 +240,21 @@ def requests_from_fields(
     frames = {"interactions": interactions}
     if consents:
         frames["consents"] = pl.concat(consents)
-    return frames, bad.select(line_or_key="source_line", reason="reason", raw="raw")
+    return frames, bad.select("record_no", "source_line", "reason")
 
 
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
-    text, _ = decode_text(raw)
-    rows, lines = read_csv_text(text, source)
-    fields = recognise_headers(rows.columns)
+    rows, columns, delimiter = read_export(raw, source)
+    fields = recognise_headers(columns)
     if "timestamp" not in fields or not ({"email", "phone"} & set(fields)):
         raise NotAFormsExport(
             f"{source}: not a form response sheet this preset knows: it needs a Timestamp column and an email "
-            f"or phone column (headers: {rows.columns}); describe the layout in a [mappings.<name>] section "
+            f"or phone column (headers: {columns}); describe the layout in a [mappings.<name>] section "
             "of legatura.toml (see docs/mappings.md)")
     fmt = guess_time_format(rows.get_column(fields["timestamp"]))
     timezone = settings.organisation.timezone
     known = set(fields.values())
-    others = [c for c in rows.columns if c not in known]
+    others = [c for c in columns if c not in known]
     first_last = pl.concat_str([pl.col(fields[f]).str.strip_chars().replace("", None)
                                 for f in ("first_name", "last_name") if f in fields], separator=" ",
                                ignore_nulls=True).replace("", None) if {"first_name", "last_name"} & set(fields) \
@@ -232,10 +263,8 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     extra = [pl.when(pl.col(c).str.strip_chars() != "").then(pl.lit(f"{c}: ") + pl.col(c).str.strip_chars())
              for c in others]
     body_parts = ([pl.col(fields["body"]).str.strip_chars().replace("", None)] if "body" in fields else []) + extra
-    fielded = rows.with_row_index("record_no").select(
-        pl.col("record_no").cast(pl.Int64),
-        source_line=pl.Series(lines).cast(pl.String),
-        raw=raw_lines(rows, sniff_delimiter(text)),
+    fielded = rows.select(
+        "record_no", "source_line", "ragged",
         time_text=pl.col(fields["timestamp"]),
         occurred_at=parse_time(pl.col(fields["timestamp"]), fmt, timezone),
         full_name=pl.coalesce(pl.col(fields["full_name"]).str.strip_chars().replace("", None), first_last)
@@ -246,6 +275,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     )
     expected = {None: "an ISO-8601 time"}.get(fmt, fmt.replace("%d", "DD").replace("%m", "MM").replace(
         "%Y", "YYYY").replace("%H", "HH").replace("%M", "MM").replace("%S", "SS") if fmt else None)
-    frames, quarantine = requests_from_fields(
+    frames, rejected = requests_from_fields(
         fielded, settings, id_prefix="forms:", source="forms", time_label=fields["timestamp"], time_format=expected)
-    return ParseResult(channel="forms", records_read=rows.height, frames=frames, quarantine=quarantine)
+    return ParseResult(channel="forms", records_read=rows.height, frames=frames,
+                       quarantine=quarantined(rejected, columns, delimiter, rows))

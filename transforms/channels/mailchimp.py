@@ -16,10 +16,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from legatura.transforms.channels import ParseResult
-from legatura.transforms.text import (
-    decode_text, normalise_email, normalise_phones, parse_utc_time, raw_lines, read_csv_text, sniff_delimiter,
-    valid_email,
-)
+from legatura.transforms.channels.forms import quarantined, read_export
+from legatura.transforms.text import normalise_email, normalise_phones, parse_utc_time, valid_email
 
 if TYPE_CHECKING:
     from legatura.flows.config import Settings
@@ -59,21 +57,18 @@ def parse_tags(col: pl.Expr) -> pl.Expr:
 
 
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
-    text, _ = decode_text(raw)
-    rows, lines = read_csv_text(text, source)
-    if "Email Address" not in rows.columns:
+    rows, columns, delimiter = read_export(raw, source)
+    if "Email Address" not in columns:
         raise NotAMailchimpExport(f"{source}: not a Mailchimp audience export, no 'Email Address' column")
-    status = member_status(rows.columns, source)
-    col = lambda name: pl.col(name) if name in rows.columns else pl.lit(None, pl.String)  # noqa: E731
+    status = member_status(columns, source)
+    col = lambda name: pl.col(name) if name in columns else pl.lit(None, pl.String)  # noqa: E731
+    shown = lambda name: col(name).fill_null("")  # noqa: E731  (a null in pl.format nulls the whole reason)
     time = lambda name: parse_utc_time(col(name).replace("", None), TIME_FORMAT)  # noqa: E731
     name_part = lambda name: col(name).str.strip_chars().replace("", None)  # noqa: E731
-    phones = (rows.get_column("Phone Number") if "Phone Number" in rows.columns
+    phones = (rows.get_column("Phone Number") if "Phone Number" in columns
               else pl.Series([None] * rows.height, dtype=pl.String))
 
-    frame = rows.with_row_index("record_no").with_columns(
-        record_no=pl.col("record_no").cast(pl.Int64),
-        source_line=pl.Series(lines).cast(pl.String),
-        raw=raw_lines(rows, sniff_delimiter(text)),
+    frame = rows.with_columns(
         email=normalise_email(pl.col("Email Address")),
         full_name=pl.concat_str([name_part("First Name"), name_part("Last Name")], separator=" ", ignore_nulls=True)
         .replace("", None),
@@ -85,16 +80,17 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         clean_at=time("CLEAN_TIME"),
     )
     reason = (
-        pl.when(pl.col("email").is_null()).then(pl.lit("no Email Address"))
+        pl.when(pl.col("ragged").is_not_null()).then(pl.col("ragged"))
+        .when(pl.col("email").is_null()).then(pl.lit("no Email Address"))
         .when(~valid_email(pl.col("email"))).then(pl.format("Email Address '{}' is not a valid address",
-                                                            pl.col("Email Address")))
+                                                            shown("Email Address")))
     )
     if status == "unsubscribed":
         reason = reason.when(pl.col("unsub_at").is_null()).then(pl.format(
-            "UNSUB_TIME '{}' is not YYYY-MM-DD HH:MM:SS: cannot order the opt-out", pl.col("UNSUB_TIME")))
+            "UNSUB_TIME '{}' is not YYYY-MM-DD HH:MM:SS: cannot order the opt-out", shown("UNSUB_TIME")))
     if status == "cleaned":
         reason = reason.when(pl.col("clean_at").is_null()).then(pl.format(
-            "CLEAN_TIME '{}' is not YYYY-MM-DD HH:MM:SS", pl.col("CLEAN_TIME")))
+            "CLEAN_TIME '{}' is not YYYY-MM-DD HH:MM:SS", shown("CLEAN_TIME")))
     frame = frame.with_columns(reason=reason)
     bad = frame.filter(pl.col("reason").is_not_null())
     good = frame.filter(pl.col("reason").is_null())
@@ -118,5 +114,5 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         channel="mailchimp",
         records_read=rows.height,
         frames=frames,
-        quarantine=bad.select(line_or_key="source_line", reason="reason", raw="raw"),
+        quarantine=quarantined(bad, columns, delimiter),
     )

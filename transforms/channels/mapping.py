@@ -35,12 +35,9 @@ import polars as pl
 
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.channels.forms import (
-    guess_time_format, parse_time, plain_header, requests_from_fields, ticked,
+    guess_time_format, parse_time, plain_header, quarantined, read_export, requests_from_fields, ticked,
 )
-from legatura.transforms.text import (
-    decode_text, normalise_email, normalise_phones, parse_number, raw_lines, read_csv_text,
-    row_hash, sniff_delimiter, valid_email,
-)
+from legatura.transforms.text import normalise_email, normalise_phones, parse_number, row_hash, valid_email
 
 if TYPE_CHECKING:
     from legatura.flows.config import Settings
@@ -121,17 +118,17 @@ def check_mapping(name: str, mapping: dict[str, Any]) -> tuple[str, dict[str, st
     return target, columns
 
 
-def _resolve_headers(name: str, columns: dict[str, str], frame: pl.DataFrame, source: str,
+def _resolve_headers(name: str, columns: dict[str, str], file_columns: list[str], source: str,
                      says: str = "") -> dict[str, str]:
     """field -> the file's own header for every mapped header."""
-    present = {plain_header(c): c for c in frame.columns}
+    present = {plain_header(c): c for c in file_columns}
     resolved = {}
     for header, field in columns.items():
         actual = present.get(plain_header(header))
         if actual is None:
             raise MappingHeaderMissing(
                 f"{says or f'[mappings.{name}.columns] maps header'} {header!r} but {source} has no such column "
-                f"(its headers: {', '.join(frame.columns)}); correct the header text in legatura.toml "
+                f"(its headers: {', '.join(file_columns)}); correct the header text in legatura.toml "
                 "or check that this file is the export the mapping describes")
         resolved.setdefault(field, actual)
     return resolved
@@ -150,17 +147,15 @@ def parse(raw: bytes, source: str, settings: Settings, name: str) -> ParseResult
     if mapping is None:
         raise MappingError(f"no [mappings.{name}] section in legatura.toml")
     target, columns = check_mapping(name, mapping)
-    text, _ = decode_text(raw)
-    rows, lines = read_csv_text(text, source)
-    delimiter = sniff_delimiter(text)
-    headers = _resolve_headers(name, columns, rows, source)
+    rows, file_columns, delimiter = read_export(raw, source)
+    headers = _resolve_headers(name, columns, file_columns, source)
     time_field = next((f for f in headers if f in TIME_FIELDS), None)
     timezone = mapping.get("timezone") or settings.organisation.timezone
     fmt = mapping.get("timestamp_format") or (guess_time_format(rows.get_column(headers[time_field]))
                                               if time_field else None)
     key_header = None
     if mapping.get("key"):
-        key_header = _resolve_headers(name, {mapping["key"]: "key"}, rows, source, 
+        key_header = _resolve_headers(name, {mapping["key"]: "key"}, file_columns, source,
                                       says=f"[mappings.{name}] key names header")["key"]
     elif "external_id" in headers:
         key_header = headers["external_id"]
@@ -169,10 +164,8 @@ def parse(raw: bytes, source: str, settings: Settings, name: str) -> ParseResult
                            else pl.lit(None, pl.String))
     first_last = pl.concat_str([value("first_name"), value("last_name")], separator=" ",
                                ignore_nulls=True).replace("", None)
-    fielded = rows.with_row_index("record_no").select(
-        pl.col("record_no").cast(pl.Int64),
-        source_line=pl.Series(lines).cast(pl.String),
-        raw=raw_lines(rows, delimiter),
+    fielded = rows.select(
+        "record_no", "source_line", "ragged",
         time_text=value(time_field) if time_field else pl.lit(None, pl.String),
         occurred_at=parse_time(pl.col(headers[time_field]), fmt, timezone) if time_field
         else pl.lit(None, pl.Datetime("us", "UTC")),
@@ -186,18 +179,19 @@ def parse(raw: bytes, source: str, settings: Settings, name: str) -> ParseResult
                           list((mapping.get(f) or {}).get("false_values", []))) for f in CONSENT_FIELDS}
     time_label = headers.get(time_field, "time")
     if target == "interactions":
-        frames, quarantine = requests_from_fields(
+        frames, rejected = requests_from_fields(
             fielded, settings, id_prefix=f"{name}:", source=name, channel=mapping.get("channel", "form"),
             kind=mapping.get("kind", "form_request"), direction=mapping.get("direction", "inbound"),
             time_label=time_label, time_format=_readable(fmt), consent_values=consent_values)
     elif target == "donations":
         # Excel in a Romanian locale writes `;` and `1.234,50`
         decimal_comma = bool(mapping["decimal_comma"]) if "decimal_comma" in mapping else delimiter == ";"
-        frames, quarantine = _donations(fielded, mapping, settings, name, time_label, _readable(fmt), key_header,
+        frames, rejected = _donations(fielded, mapping, settings, name, time_label, _readable(fmt), key_header,
                                         decimal_comma, headers)
     else:
-        frames, quarantine = _contacts(fielded, name, time_label, _readable(fmt), consent_values, key_header)
-    return ParseResult(channel=name, records_read=rows.height, frames=frames, quarantine=quarantine)
+        frames, rejected = _contacts(fielded, name, time_label, _readable(fmt), consent_values)
+    return ParseResult(channel=name, records_read=rows.height, frames=frames,
+                       quarantine=quarantined(rejected, file_columns, delimiter, rows))
 
 
 def _identity(frame: pl.DataFrame) -> pl.DataFrame:
@@ -231,7 +225,8 @@ def _donations(fielded, mapping, settings, name, time_label, expected, key_heade
         if "recurring" in fielded.columns else pl.lit(False),
     )
     reason = (
-        pl.when(pl.lit(key_header is not None) & pl.col("external_id").is_null()).then(
+        pl.when(pl.col("ragged").is_not_null()).then(pl.col("ragged"))
+        .when(pl.lit(key_header is not None) & pl.col("external_id").is_null()).then(
             pl.lit(f"empty {key_header}: the gift has no id"))
         .when(pl.col("occurred_at").is_null()).then(pl.format(
             f"{time_label} '{{}}' is not a date{' (expected ' + expected + ')' if expected else ''}",
@@ -254,10 +249,10 @@ def _donations(fielded, mapping, settings, name, time_label, expected, key_heade
         donated_at=pl.col("occurred_at"),
         source=pl.lit(name),
     )
-    return {"donations": donations}, bad.select(line_or_key="source_line", reason="reason", raw="raw")
+    return {"donations": donations}, bad.select("record_no", "source_line", "reason")
 
 
-def _contacts(fielded, name, time_label, expected, consent_values, key_header):
+def _contacts(fielded, name, time_label, expected, consent_values):
     frame = _identity(fielded).with_columns(
         tags=pl.col("tags").str.split(by=",").list.eval(pl.element().str.strip_chars().str.strip_chars('"'))
         .list.eval(pl.element().filter(pl.element().str.len_chars() > 0)).fill_null([])
@@ -265,7 +260,8 @@ def _contacts(fielded, name, time_label, expected, consent_values, key_header):
     )
     has_consent = any(f in fielded.columns for f in CONSENT_FIELDS)
     reason = (
-        pl.when(pl.col("email").is_null() & pl.col("phone").is_null() & pl.col("email_text").is_not_null())
+        pl.when(pl.col("ragged").is_not_null()).then(pl.col("ragged"))
+        .when(pl.col("email").is_null() & pl.col("phone").is_null() & pl.col("email_text").is_not_null())
         .then(pl.format("email '{}' is not a valid address and there is no phone", pl.col("email_text")))
         .when(pl.col("email").is_null() & pl.col("phone").is_null()).then(pl.lit("no email or phone for the contact"))
     )
@@ -292,4 +288,4 @@ def _contacts(fielded, name, time_label, expected, consent_values, key_header):
                 recorded_at=pl.col("occurred_at"), source=pl.lit(name)))
     if consents:
         frames["consents"] = pl.concat(consents)
-    return frames, bad.select(line_or_key="source_line", reason="reason", raw="raw")
+    return frames, bad.select("record_no", "source_line", "reason")

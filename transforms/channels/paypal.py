@@ -15,10 +15,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from legatura.transforms.channels import ParseResult
-from legatura.transforms.text import (
-    decode_text, normalise_email, normalise_phones, parse_number, raw_lines, read_csv_text,
-    sniff_delimiter, valid_email,
-)
+from legatura.transforms.channels.forms import quarantined, read_export
+from legatura.transforms.text import normalise_email, normalise_phones, parse_number, valid_email
 
 if TYPE_CHECKING:
     from legatura.flows.config import Settings
@@ -57,35 +55,32 @@ def paypal_time(date: pl.Expr, time: pl.Expr, zone: pl.Expr, timezone: str) -> p
 
 
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
-    text, _ = decode_text(raw)
-    rows, lines = read_csv_text(text, source)
-    missing = [c for c in REQUIRED if c not in rows.columns]
+    rows, columns, delimiter = read_export(raw, source)
+    missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise NotAPaypalExport(f"{source}: not a PayPal activity download, missing columns {missing}")
-    delimiter = sniff_delimiter(text.lstrip("\ufeff"))
     # Excel in a Romanian locale writes `;` and decimal commas; PayPal itself writes `,` and `2,500.00`
     decimal_comma = delimiter == ";"
-    col = lambda name: pl.col(name) if name in rows.columns else pl.lit(None, pl.String)  # noqa: E731
+    col = lambda name: pl.col(name) if name in columns else pl.lit(None, pl.String)  # noqa: E731
     blank_to_null = lambda expr: expr.str.strip_chars().replace("", None)  # noqa: E731
+    shown = lambda name: col(name).fill_null("")  # noqa: E731  (a null in pl.format nulls the whole reason)
 
-    frame = rows.with_row_index("record_no").with_columns(
-        source_line=pl.Series(lines).cast(pl.String),
-        raw=raw_lines(rows, delimiter),
+    frame = rows.with_columns(
         txn_id=blank_to_null(pl.col("Transaction ID")),
         reference_id=blank_to_null(col("Reference Txn ID")),
         happened_at=paypal_time(pl.col("Date"), pl.col("Time"), pl.col("TimeZone"), settings.organisation.timezone),
         gross=parse_number(pl.col("Gross"), decimal_comma=decimal_comma),
         currency=pl.col("Currency").str.strip_chars().str.to_uppercase(),
-        kind=pl.col("Type").str.strip_chars().str.to_lowercase(),
-        status=col("Status").str.strip_chars().str.to_lowercase(),
+        kind=pl.col("Type").fill_null("").str.strip_chars().str.to_lowercase(),
+        status=col("Status").fill_null("").str.strip_chars().str.to_lowercase(),
         impact=pl.col("Balance Impact").fill_null("").str.strip_chars().str.to_lowercase(),
         from_email=normalise_email(col("From Email Address")),
         to_email=normalise_email(col("To Email Address")),
         full_name=blank_to_null(col("Name")),
-        phone=normalise_phones(rows.get_column("Contact Phone Number") if "Contact Phone Number" in rows.columns
+        phone=normalise_phones(rows.get_column("Contact Phone Number") if "Contact Phone Number" in columns
                                else pl.Series([None] * rows.height, dtype=pl.String)),
         campaign=blank_to_null(col("Item Title")),
-    ).with_columns(record_no=pl.col("record_no").cast(pl.Int64))
+    )
     frame = frame.with_columns(
         is_donation=pl.col("kind").is_in(DONATION_TYPES) & (pl.col("impact") == "credit"),
         is_refund=pl.col("kind").is_in(REFUND_TYPES),
@@ -97,13 +92,14 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
 
     is_money = pl.col("is_donation") | pl.col("is_refund")
     reason = (
-        pl.when(pl.col("txn_id").is_null()).then(pl.lit("empty Transaction ID"))
+        pl.when(pl.col("ragged").is_not_null()).then(pl.col("ragged"))
+        .when(pl.col("txn_id").is_null()).then(pl.lit("empty Transaction ID"))
         .when(pl.col("happened_at").is_null()).then(pl.format(
-            "date '{} {} {}' is not a real DD/MM/YYYY HH:MM:SS time", pl.col("Date"), pl.col("Time"),
-            pl.col("TimeZone")))
+            "date '{} {} {}' is not a real DD/MM/YYYY HH:MM:SS time", shown("Date"), shown("Time"),
+            shown("TimeZone")))
         .when(~pl.col("impact").is_in(BALANCE_IMPACTS)).then(pl.format(
-            "Balance Impact '{}' is not Credit, Debit or Memo (a row cut short?)", pl.col("Balance Impact")))
-        .when(is_money & pl.col("gross").is_null()).then(pl.format("Gross '{}' is not a number", pl.col("Gross")))
+            "Balance Impact '{}' is not Credit, Debit or Memo (a row cut short?)", shown("Balance Impact")))
+        .when(is_money & pl.col("gross").is_null()).then(pl.format("Gross '{}' is not a number", shown("Gross")))
         .when(pl.col("is_refund") & pl.col("reference_id").is_null()).then(
             pl.lit("Payment Refund without a Reference Txn ID: cannot tell which gift it returns"))
         .when(is_money & pl.col("email").is_not_null() & ~valid_email(pl.col("email"))).then(pl.format(
@@ -137,7 +133,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         refund_rows.select("record_no", "email", "full_name", "phone"),
         good.filter(pl.col("is_donation") & ~pl.col("is_gift")).select("record_no", "email", "full_name", "phone"),
     ]).filter(pl.col("email").is_not_null() | pl.col("phone").is_not_null())
-    quarantine = bad.select(line_or_key="source_line", reason="reason", raw="raw")
+    quarantine = quarantined(bad, columns, delimiter)
     return ParseResult(
         channel="paypal",
         records_read=rows.height,
