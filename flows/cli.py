@@ -113,6 +113,9 @@ def ingest(
     Example: legatura ingest landing/stripe/ exports/paypal.csv --channel paypal
     """
     s = settings()
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or folder")
     start_prefect(s)
     from legatura.flows.ingest import discover, ingest_flow
 

@@ -11,7 +11,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from legatura.flows.config import Settings
-from legatura.flows.load import FileSummary, ingest_file
+from legatura.flows.load import FileSummary, ingest_file, record_unreadable
 from legatura.transforms.channels import PRESETS, UnknownChannel, preset_module
 from legatura.warehouse.db import open_for_write
 
@@ -21,7 +21,8 @@ SKIPPED_NAMES = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*")
 @dataclass
 class SourceFile:
     path: Path
-    channel: str
+    channel: str | None
+    problem: str | None = None   # why the channel could not be told (the file is then quarantined whole)
 
 
 def _landing_channel(path: Path, settings: Settings) -> str | None:
@@ -73,8 +74,22 @@ def discover(paths: Iterable[Path], settings: Settings, channel: str | None = No
                 if p.is_file() and not _is_skipped(p) and "tmp" not in p.relative_to(path).parts[:-1]
             )
         for file in files:
-            found.append(SourceFile(file, channel or detect_channel(file, settings)))
+            if channel:
+                found.append(SourceFile(file, channel))
+                continue
+            try:
+                found.append(SourceFile(file, detect_channel(file, settings)))
+            except UnknownChannel as exc:
+                # one unknown file (a photo in a Facebook export, a stray note) must not stop the rest
+                found.append(SourceFile(file, None, str(exc)))
     return found
+
+
+def ingest_source(con: duckdb.DuckDBPyConnection, source: SourceFile, settings: Settings) -> FileSummary:
+    """Ingest one discovered file; a file of unknown channel is quarantined whole and recorded as failed."""
+    if source.channel is None:
+        return record_unreadable(con, source.path, "unknown", source.problem or "unknown channel")
+    return ingest_file(con, source.path, source.channel, settings)
 
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], settings: Settings,
@@ -83,7 +98,7 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], settings: Se
     """Ingest every file under `paths` (one transaction per file); returns one summary per file."""
     summaries = []
     for source in discover(paths, settings, channel):
-        summary = ingest_file(con, source.path, source.channel, settings)
+        summary = ingest_source(con, source, settings)
         summaries.append(summary)
         if progress:
             progress(summary)
@@ -106,7 +121,7 @@ class IngestResult:
         return {"files": len(self.files), **{k: sum(getattr(f, k) for f in self.files) for k in keys}}
 
 
-ingest_file_task = task(ingest_file, name="ingest-file", cache_policy=NO_CACHE)
+ingest_file_task = task(ingest_source, name="ingest-file", cache_policy=NO_CACHE)
 
 
 @flow(name="ingest", validate_parameters=False)
@@ -119,7 +134,7 @@ def ingest_flow(paths: list[Path], settings: Settings, channel: str | None = Non
     with open_for_write(settings.warehouse.path, "legatura ingest", settings.warehouse.lock_timeout_seconds,
                         notify, snapshot_path=settings.warehouse.snapshot) as con:
         for source in sources:
-            summary = ingest_file_task(con, source.path, source.channel, settings)
+            summary = ingest_file_task(con, source, settings)
             summaries.append(summary)
             if progress:
                 progress(summary)

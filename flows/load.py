@@ -106,15 +106,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, channel: str, settin
         raise
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the run
         reason = str(exc).removeprefix(f"{source}: ") or type(exc).__name__
-        summary.status, summary.error = "failed", f"{source}: {reason}"
-        summary.rows_read = summary.rows_quarantined = 1
-        con.execute("BEGIN TRANSACTION")
-        con.execute("INSERT INTO quarantine (source_file, line_or_key, reason, raw, channel) VALUES (?,?,?,?,?)",
-                    [source, "file", f"file could not be read: {reason}",
-                     traceback.format_exc(limit=3)[-2000:], channel])
-        _write_ledger(con, summary, len(raw))
-        con.execute("COMMIT")
-        return summary
+        return record_unreadable(con, path, channel, f"file could not be read: {reason}", raw,
+                                 traceback.format_exc(limit=3)[-2000:])
     con.execute("BEGIN TRANSACTION")
     try:
         _load_parsed(con, parsed, source, settings, summary)
@@ -123,6 +116,20 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, channel: str, settin
     except Exception:
         con.execute("ROLLBACK")
         raise
+    return summary
+
+
+def record_unreadable(con, path: Path, channel: str, reason: str, raw: bytes | None = None,
+                      detail: str | None = None) -> FileSummary:
+    """Quarantine a whole file (one record) and put it in the ledger as failed; a later retry is allowed."""
+    raw = path.read_bytes() if raw is None else raw
+    summary = FileSummary(path=str(path), channel=channel, sha256=sha256_of(raw), status="failed",
+                          rows_read=1, rows_quarantined=1, error=f"{path}: {reason}")
+    con.execute("BEGIN TRANSACTION")
+    con.execute("INSERT INTO quarantine (source_file, line_or_key, reason, raw, channel) VALUES (?,?,?,?,?)",
+                [str(path), "file", reason, detail or raw[:2000].decode("utf-8", errors="replace"), channel])
+    _write_ledger(con, summary, len(raw))
+    con.execute("COMMIT")
     return summary
 
 

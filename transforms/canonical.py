@@ -41,7 +41,8 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "partner_id": pl.String, "partner_name": pl.String, "partner_type": pl.String, "stage": pl.String,
         "objectives": pl.String, "responsibilities": pl.String, "contributions": pl.String,
         "starts_on": pl.Date, "ends_on": pl.Date, "cooperation_mechanism": pl.String,
-        "benefit_sharing": pl.String, "liaison": pl.String, "notes": pl.String, **PARTY, **LIAISON,
+        "benefit_sharing": pl.String, "liaison": pl.String, "notes": pl.String, "source_line": pl.String,
+        **PARTY, **LIAISON,
     },
     "consents": {
         "channel": pl.String, "address": pl.String, "status": pl.String, "recorded_at": UTC,
