@@ -220,6 +220,51 @@ def run(
         raise CommandFailed("; ".join(result.failures))
 
 
+@app.command()
+def watch() -> None:
+    """Watch landing/<channel>/ and ingest each file once it is complete (until Ctrl-C).
+
+    Example: legatura watch
+    """
+    from legatura.flows.watch import watch_command
+
+    try:
+        watch_command(settings(), say)
+    except KeyboardInterrupt:
+        say("stopped")
+
+
+@app.command()
+def receive(
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8787,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
+) -> None:
+    """HTTP receiver for Twilio SMS webhooks and JSON events, appended durably to landing/ (until Ctrl-C).
+
+    Example: legatura receive --port 8787
+    """
+    from legatura.flows.receive import receive_command
+
+    receive_command(settings(), host, port, say)
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option("--folder", help="Where the demo's data and warehouse go.")] = Path("demo"),
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date the demo pretends it is; default today.")] = None,
+) -> None:
+    """Self-contained end-to-end run on generated Romanian data, in its own folder.
+
+    Example: legatura demo
+    """
+    from legatura.flows.demo import run_demo
+
+    when = _parse_as_of(as_of)
+    s = settings()
+    start_prefect(s)
+    run_demo(folder, say, as_of=when)
+
+
 @server_app.command("status")
 def server_status() -> None:
     """Show whether the local Prefect server runs and where.

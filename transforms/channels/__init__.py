@@ -8,7 +8,7 @@ import polars as pl
 
 PRESETS = (
     "email", "stripe", "paypal", "mailchimp", "forms",
-    "eventbrite", "twilio", "facebook", "volunteers", "partners",
+    "eventbrite", "twilio", "facebook", "volunteers", "partners", "events",
 )
 
 QUARANTINE_SCHEMA = {"line_or_key": pl.String, "reason": pl.String, "raw": pl.String}
