@@ -115,6 +115,35 @@ def test_donor_measures_use_net_amounts_in_base_currency(people, settings):
     assert 5 not in rows and 13 not in rows
 
 
+def test_donor_measures_agree_with_local_dates_of_donor_gifts(warehouse, settings):
+    # gifts at pseudo-random instants over four years, many near local midnight and across DST changes
+    warehouse.execute("""
+        INSERT INTO contacts (contact_id, kind) SELECT i, 'person' FROM range(1, 51) t(i);
+        INSERT INTO donations (donation_id, contact_id, amount, amount_refunded, currency, amount_base,
+                               net_amount_base, donated_at, source)
+        SELECT 'g:' || i, 1 + i % 50, 10 + i % 7, CASE WHEN i % 11 = 0 THEN 10 + i % 7 ELSE 0 END, 'RON',
+               10 + i % 7, CASE WHEN i % 11 = 0 THEN 0 ELSE 10 + i % 7 END,
+               TIMESTAMPTZ '2022-03-14 21:30:00+00' + to_days(cast(hash(i) % 1462 AS INTEGER))
+                   + to_minutes(cast(hash(i * 3) % 180 AS BIGINT)),
+               'test'
+        FROM range(3000) t(i)""")
+    compute_segments(warehouse, settings, AS_OF)
+
+    by_local_dates = warehouse.execute("""
+        SELECT g.contact_id, min(gift_on), max(gift_on), count(*), sum(net_amount_base),
+               sum(CASE WHEN fiscal_year = 2026 THEN net_amount_base ELSE 0 END),
+               sum(CASE WHEN fiscal_year = 2025 THEN net_amount_base ELSE 0 END),
+               sum(CASE WHEN gift_on > DATE '2025-03-15' THEN net_amount_base ELSE 0 END),
+               count(DISTINCT CASE WHEN gift_on > DATE '2025-09-15' THEN date_trunc('month', gift_on) END),
+               count(CASE WHEN gift_on > DATE '2023-03-15' THEN 1 END)
+        FROM donor_gifts g GROUP BY g.contact_id ORDER BY 1""").fetchall()
+    measures = warehouse.execute("""
+        SELECT contact_id, first_gift_on, last_gift_on, gift_count, total_given_base, given_this_year_base,
+               given_last_year_base, given_last_12_months_base, months_given_last_6_months, gifts_last_36_months
+        FROM donor_measures ORDER BY 1""").fetchall()
+    assert measures == by_local_dates
+
+
 def test_fiscal_year_start_moves_year_boundaries(people):
     settings = Settings(segments={"fiscal_year_start_month": 7})
     compute_segments(people, settings, AS_OF)

@@ -88,50 +88,61 @@ select * from final;
 
 -- grain: one row per donor (a contact with a counted gift on or before the as-of date)
 CREATE OR REPLACE VIEW donor_measures AS
+-- The same gifts as donor_gifts, but compared as instants with the local-midnight boundaries of each
+-- window instead of converting every gift to a local date: a third less work over millions of gifts.
 with params as (
     select
         *,
-        cast(as_of - interval 6 month as date)  as as_of_minus_6_months,
-        cast(as_of - interval 12 month as date) as as_of_minus_12_months,
-        cast(as_of - interval 36 month as date) as as_of_minus_36_months,
-        year(as_of) * 12 + month(as_of)         as as_of_month
+        timezone(timezone, cast(cast(as_of - interval 6 month as date) + 1 as timestamp))  as last_6_months_start_at,
+        timezone(timezone, cast(cast(as_of - interval 12 month as date) + 1 as timestamp)) as last_12_months_start_at,
+        timezone(timezone, cast(cast(as_of - interval 36 month as date) + 1 as timestamp)) as last_36_months_start_at,
+        timezone(timezone, cast(this_year_starts_on as timestamp))                          as this_year_starts_at,
+        timezone(timezone, cast(last_year_starts_on as timestamp))                          as last_year_starts_at,
+        year(as_of) * 12 + month(as_of)                                                     as as_of_month
     from segment_parameters
 ),
 
--- plain CASE sums and date comparisons: several times faster than FILTER clauses over millions of gifts
 gifts as (
     select
-        g.contact_id,
-        g.gift_on,
-        g.net_amount_base,
-        g.recurring,
-        p.this_year - g.fiscal_year                                   as years_back,
-        g.gift_on > p.as_of_minus_6_months                            as in_last_6_months,
-        g.gift_on > p.as_of_minus_12_months                           as in_last_12_months,
-        g.gift_on > p.as_of_minus_36_months                           as in_last_36_months,
-        p.as_of_month - (year(g.gift_on) * 12 + month(g.gift_on))     as months_back
-    from donor_gifts g
+        d.contact_id,
+        d.donated_at,
+        d.net_amount_base,
+        d.recurring,
+        d.donated_at >= p.this_year_starts_at                                            as in_this_year,
+        d.donated_at >= p.last_year_starts_at and d.donated_at < p.this_year_starts_at   as in_last_year,
+        d.donated_at < p.last_year_starts_at                                             as before_last_year,
+        d.donated_at >= p.last_12_months_start_at                                        as in_last_12_months,
+        d.donated_at >= p.last_36_months_start_at                                        as in_last_36_months,
+        -- distinct calendar months of the last 6 months' gifts: one bit per month back (0..6)
+        case when d.donated_at >= p.last_6_months_start_at
+             then 1 << (p.as_of_month - (year(timezone(p.timezone, d.donated_at)) * 12
+                                         + month(timezone(p.timezone, d.donated_at))))
+             else 0 end                                                                  as month_bit
+    from donations d
     cross join params p
+    -- a fully refunded gift is no gift
+    where d.contact_id is not null
+      and d.net_amount_base > 0
+      and d.donated_at < p.as_of_ends_at
 ),
 
+-- plain CASE sums: several times faster than FILTER clauses over millions of gifts
 measured as (
     select
         contact_id,
-        min(gift_on)                                                             as first_gift_on,
-        max(gift_on)                                                             as last_gift_on,
+        min(donated_at)                                                          as first_gift_at,
+        max(donated_at)                                                          as last_gift_at,
         count(*)                                                                 as gift_count,
         sum(net_amount_base)                                                     as total_given_base,
         max(net_amount_base)                                                     as largest_gift_base,
-        coalesce(sum(case when years_back = 0 then net_amount_base end), 0)      as given_this_year_base,
-        coalesce(sum(case when years_back = 1 then net_amount_base end), 0)      as given_last_year_base,
-        count(case when years_back = 0 then 1 end) > 0                           as gave_this_year,
-        count(case when years_back = 1 then 1 end) > 0                           as gave_last_year,
-        count(case when years_back > 1 then 1 end) > 0                           as gave_before_last_year,
+        coalesce(sum(case when in_this_year then net_amount_base end), 0)        as given_this_year_base,
+        coalesce(sum(case when in_last_year then net_amount_base end), 0)        as given_last_year_base,
+        count(case when in_this_year then 1 end) > 0                             as gave_this_year,
+        count(case when in_last_year then 1 end) > 0                             as gave_last_year,
+        count(case when before_last_year then 1 end) > 0                         as gave_before_last_year,
         coalesce(sum(case when in_last_12_months then net_amount_base end), 0)   as given_last_12_months_base,
         count(case when in_last_12_months then 1 end)                            as gifts_last_12_months,
-        -- distinct calendar months of the last 6 months' gifts: one bit per month back (0..6)
-        bit_count(bit_or(case when in_last_6_months then 1 << months_back else 0 end))
-                                                                                 as months_given_last_6_months,
+        bit_count(bit_or(month_bit))                                             as months_given_last_6_months,
         count(case when in_last_36_months then 1 end)                            as gifts_last_36_months,
         coalesce(sum(case when in_last_36_months then net_amount_base end), 0)   as given_last_36_months_base,
         bool_or(recurring)                                                       as has_recurring_gift
@@ -141,10 +152,13 @@ measured as (
 
 final as (
     select
-        m.*,
-        p.as_of - m.last_gift_on as days_since_last_gift,
+        m.contact_id,
+        cast(timezone(p.timezone, m.first_gift_at) as date)                      as first_gift_on,
+        cast(timezone(p.timezone, m.last_gift_at) as date)                       as last_gift_on,
+        m.* exclude (contact_id, first_gift_at, last_gift_at),
+        p.as_of - cast(timezone(p.timezone, m.last_gift_at) as date)             as days_since_last_gift,
         -- DESIGN's donor_recurring: gifts in 3+ distinct calendar months of the last 6
-        m.months_given_last_6_months >= 3 as recurring
+        m.months_given_last_6_months >= 3                                        as recurring
     from measured m
     cross join params p
 )
