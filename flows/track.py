@@ -95,27 +95,48 @@ def _write_working_days(con: duckdb.DuckDBPyConnection, settings: Settings) -> N
         con.unregister("working_calendar_frame")
 
 
+# what `legatura track` materialises: table <- view, over these columns, keyed by the first
+_MATERIALISED = {
+    "message_responses": ("message_response_matches",
+                          ("message_id", "response_interaction_id", "responded_at", "response_kind")),
+    "request_answers": ("request_answer_matches",
+                        ("interaction_id", "answer_interaction_id", "answered_at", "answer_channel",
+                         "answer_source")),
+    "request_deadlines": ("request_deadline_matches", ("interaction_id", "due_at")),
+}
+
+
+def _refresh(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
+    """Make `table` equal to its matches view, touching only rows that changed; (removed, added)."""
+    view, columns = _MATERIALISED[table]
+    key, cols = columns[0], ", ".join(columns)
+    # rewriting every row of a keyed table costs far more than comparing: change only what differs
+    con.execute(f"CREATE OR REPLACE TEMP TABLE fresh_{table} AS SELECT {cols} FROM {view}")
+    removed = con.execute(
+        f"DELETE FROM {table} WHERE {key} IN ("
+        f" SELECT {key} FROM (SELECT {cols} FROM {table} EXCEPT SELECT {cols} FROM fresh_{table}))"
+    ).fetchall()[0][0]
+    added = con.execute(
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM fresh_{table} f"
+        f" ANTI JOIN {table} t USING ({key})"
+    ).fetchall()[0][0]
+    con.execute(f"DROP TABLE fresh_{table}")
+    return removed, added
+
+
 def compute_response_times(con: duckdb.DuckDBPyConnection, settings: Settings) -> TrackSummary:
-    """Recompute message_responses and request_answers from the whole warehouse (idempotent)."""
+    """Bring message_responses and request_answers up to date with the whole warehouse (idempotent)."""
     started = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
         _write_tracking_settings(con, settings)
         _write_working_days(con, settings)
-        con.execute("DELETE FROM message_responses")
-        con.execute(
-            "INSERT INTO message_responses "
-            "(message_id, response_interaction_id, responded_at, response_kind) "
-            "SELECT message_id, response_interaction_id, responded_at, response_kind "
-            "FROM message_response_matches"
-        )
-        con.execute("DELETE FROM request_answers")
-        con.execute(
-            "INSERT INTO request_answers "
-            "(interaction_id, answer_interaction_id, answered_at, answer_channel, answer_source) "
-            "SELECT interaction_id, answer_interaction_id, answered_at, answer_channel, answer_source "
-            "FROM request_answer_matches"
-        )
+        _refresh(con, "message_responses")
+        _refresh(con, "request_answers")
+        if settings.tracking.business_hours:
+            _refresh(con, "request_deadlines")
+        else:
+            con.execute("DELETE FROM request_deadlines")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -282,8 +282,9 @@ final as (
         a.answered_at,
         case when a.answered_at is not null
              then greatest(date_diff('second', q.received_at, a.answered_at), 0) end as first_response_seconds,
-        coalesce(a.answered_at, now()) > sla.due_at as sla_breached,
-        sla.due_at as sla_due_at,
+        coalesce(a.answered_at, now()) > coalesce(d.due_at, q.received_at + to_seconds(p.sla_seconds))
+            as sla_breached,
+        coalesce(d.due_at, q.received_at + to_seconds(p.sla_seconds)) as sla_due_at,
         a.answer_interaction_id,   -- a messages.message_id when answer_source = 'message'
         a.answer_channel,
         a.answer_source,
@@ -293,13 +294,10 @@ final as (
         q.body
     from requests q
     left join request_answers a using (interaction_id)
-    left join request_deadlines d using (interaction_id)
     -- business-hours deadlines are stored by `legatura track`; otherwise (and for requests
     -- ingested since) the SLA is plain hours after receipt
-    cross join lateral (
-        select coalesce(d.due_at, q.received_at + to_seconds(p.sla_seconds)) as due_at
-        from tracking_parameters p
-    ) sla
+    left join request_deadlines d using (interaction_id)
+    cross join tracking_parameters p
 )
 
 select * from final;
