@@ -1,0 +1,369 @@
+"""`legatura watch`: landing/<channel>/ is the inbox; a file that has stopped changing is ingested.
+
+The watcher listens to the landing folder with watchfiles, and also sweeps it at start (files already
+waiting) and every `rescan_seconds` (events a network drive never sends, batches to retry). A file is
+complete when its size and mtime have not changed for `landing.stable_seconds`; partial names
+(ingest.SKIPPED_NAMES: *.part, *.tmp, dot-files ...) and Maildir tmp/ are ignored. A JSON Lines file that
+keeps growing (the receiver's day file under steady load) is taken anyway after `max_wait_seconds` when it
+ends with a whole line: its lines are records, so a later, longer version only adds the new ones.
+What is ready is ingested in one batch by the ingest flow; a file whose path and content the ledger
+already has (checked in the analysts' snapshot) is not sent again. A failing batch is logged and its
+files retried one by one, then at each rescan up to MAX_ATTEMPTS times; the watcher keeps running.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from legatura.flows.config import Settings
+from legatura.flows.ingest import SKIPPED_NAMES
+from legatura.transforms.channels import PRESETS, UnknownChannel, preset_module
+
+DEFAULT_MAX_WAIT_SECONDS = 30.0
+DEFAULT_RESCAN_SECONDS = 60.0
+MAX_ATTEMPTS = 3
+GROWING_SUFFIXES = (".jsonl", ".ndjson")
+
+Signature = tuple[int, int]  # (size in bytes, mtime in ns)
+
+
+@dataclass
+class _Pending:
+    signature: Signature
+    stable_since: float      # when this signature was first observed
+    waiting_since: float     # when the file was first observed since its last hand-over
+
+
+class StabilityTracker:
+    """Decides from observed (size, mtime) which files are complete: unchanged for `stable_seconds`.
+
+    Feed it every observation (`observe`), ask `ready(now)` right after observing the pending files,
+    and tell it what was handed over (`handed_over`). Times are monotonic seconds; no clock of its own.
+    """
+
+    def __init__(self, stable_seconds: float, max_wait_seconds: float | None = None) -> None:
+        self.stable_seconds = stable_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self._pending: dict[Path, _Pending] = {}
+        self._handed: dict[Path, Signature] = {}
+
+    def observe(self, path: Path, signature: Signature | None, now: float) -> None:
+        """Record what a file looks like now (None: it is gone)."""
+        if signature is None:
+            self._pending.pop(path, None)
+            self._handed.pop(path, None)
+            return
+        if self._handed.get(path) == signature:
+            self._pending.pop(path, None)  # the version already handed over: nothing new
+            return
+        seen = self._pending.get(path)
+        if seen is None:
+            self._pending[path] = _Pending(signature, now, now)
+        elif seen.signature != signature:
+            seen.signature, seen.stable_since = signature, now
+
+    def pending(self) -> list[Path]:
+        return sorted(self._pending)
+
+    def ready(self, now: float) -> list[Path]:
+        """Files unchanged for at least stable_seconds."""
+        return sorted(p for p, s in self._pending.items() if now - s.stable_since >= self.stable_seconds)
+
+    def overdue(self, now: float) -> list[Path]:
+        """Files still changing after max_wait_seconds (candidates when their content allows it)."""
+        if self.max_wait_seconds is None:
+            return []
+        return sorted(p for p, s in self._pending.items()
+                      if now - s.waiting_since >= self.max_wait_seconds
+                      and now - s.stable_since < self.stable_seconds)
+
+    def handed_over(self, paths: Iterable[Path]) -> None:
+        """These files go to ingest as last observed; only a new version brings them back."""
+        for path in paths:
+            seen = self._pending.pop(path, None)
+            if seen is not None:
+                self._handed[path] = seen.signature
+
+    def retry(self, paths: Iterable[Path]) -> None:
+        """Forget that these were handed over, so the next observation makes them pending again."""
+        for path in paths:
+            self._handed.pop(path, None)
+
+    def next_due(self, now: float) -> float | None:
+        """Seconds until the earliest pending file can be ready (None when nothing is pending)."""
+        if not self._pending:
+            return None
+        return max(0.0, min(s.stable_since + self.stable_seconds for s in self._pending.values()) - now)
+
+
+def signature_of(path: Path) -> Signature | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns) if path.is_file() else None
+
+
+def landed_channel(path: Path, landing: Path) -> str | None:
+    """The channel folder of a file that belongs in the inbox, or None for anything the watcher ignores."""
+    try:
+        parts = path.relative_to(landing).parts
+    except ValueError:
+        return None
+    if len(parts) < 2 or any(p.startswith(".") for p in parts):
+        return None
+    if any(fnmatch.fnmatch(parts[-1], pattern) for pattern in SKIPPED_NAMES) or "tmp" in parts[1:-1]:
+        return None
+    return parts[0]
+
+
+def known_channel(channel: str, settings: Settings) -> bool:
+    if channel in settings.mappings:
+        return True
+    try:
+        preset_module(channel)
+    except (UnknownChannel, ModuleNotFoundError):
+        return False
+    return True
+
+
+def ends_with_whole_line(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(-1, 2)
+            return handle.read(1) == b"\n"
+    except OSError:
+        return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def already_in_ledger(paths: list[Path], settings: Settings) -> set[Path]:
+    """The paths whose exact content the ledger holds under the same path (per the analysts' snapshot).
+
+    The snapshot may lag the warehouse; that only means a file is sent to ingest and comes back 'unchanged'.
+    """
+    snapshot = settings.warehouse.snapshot
+    if not paths or not snapshot.exists():
+        return set()
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(snapshot), read_only=True)
+    except duckdb.Error:
+        return set()
+    try:
+        rows = con.execute("SELECT DISTINCT path, sha256 FROM ingested_files WHERE path IN (SELECT unnest(?))",
+                           [[str(p) for p in paths]]).fetchall()
+    except duckdb.Error:
+        return set()
+    finally:
+        con.close()
+    known: dict[str, set[str]] = {}
+    for path, sha in rows:
+        known.setdefault(path, set()).add(sha)
+    found = set()
+    for path in paths:
+        try:
+            if str(path) in known and _sha256(path) in known[str(path)]:
+                found.add(path)
+        except OSError:
+            continue
+    return found
+
+
+@dataclass
+class WatchBatch:
+    """One ingest run of the watcher: the files sent and what came back (or the error)."""
+
+    paths: list[Path]
+    result: object | None = None          # IngestResult
+    error: str | None = None
+
+
+@dataclass
+class WatchSummary:
+    batches: int = 0
+    files: int = 0
+    rows_ingested: int = 0
+    failed_batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"watched: {self.batches} batch(es), {self.files} file(s) ingested, {self.rows_ingested} row(s) "
+                f"loaded, {self.failed_batches} batch(es) failed")
+
+
+def describe_file(summary) -> str:
+    if summary.status == "failed":
+        return f"{summary.path}: FAILED, quarantined whole: {summary.error}"
+    if summary.status == "unchanged":
+        return f"{summary.path}: already ingested, unchanged"
+    return (f"{summary.path} [{summary.channel}]: read {summary.rows_read}, loaded {summary.rows_ingested}, "
+            f"duplicate {summary.rows_duplicate}, quarantined {summary.rows_quarantined}")
+
+
+class LandingWatcher:
+    """The watcher's state between events: what is pending, what failed, which channels are unknown."""
+
+    def __init__(self, settings: Settings, say: Callable[[str], None], max_wait_seconds: float | None,
+                 on_batch: Callable[[WatchBatch], None] | None) -> None:
+        self.settings = settings
+        self.landing = settings.landing.path
+        self.root = self.landing.resolve()
+        self.say = say
+        self.on_batch = on_batch
+        self.tracker = StabilityTracker(settings.landing.stable_seconds, max_wait_seconds)
+        self.attempts: dict[Path, int] = {}
+        self.unknown_channels: set[str] = set()
+        self.summary = WatchSummary()
+
+    def _as_landed(self, raw: str | Path) -> Path | None:
+        """The path as `legatura run` names it (landing.path/<channel>/...), or None when ignored."""
+        path = Path(raw)
+        try:
+            relative = path.resolve().relative_to(self.root) if path.is_absolute() else path.relative_to(self.landing)
+        except (ValueError, OSError):
+            return None
+        landed = self.landing / relative
+        channel = landed_channel(landed, self.landing)
+        if channel is None:
+            return None
+        if not known_channel(channel, self.settings):
+            if channel not in self.unknown_channels:
+                self.unknown_channels.add(channel)
+                self.say(f"watch: {self.landing / channel}/ names no preset or [mappings.{channel}] section; its "
+                         f"files are not ingested (presets: {', '.join(PRESETS)})")
+            return None
+        return landed
+
+    def observe(self, raw_paths: Iterable[str | Path], now: float) -> None:
+        for raw in raw_paths:
+            if Path(raw).is_dir():  # a folder moved in brings files that raised no event of their own
+                self.observe((p for p in Path(raw).rglob("*") if p.is_file()), now)
+                continue
+            path = self._as_landed(raw)
+            if path is not None:
+                self.tracker.observe(path, signature_of(path), now)
+
+    def sweep(self, now: float) -> None:
+        """Observe every file under landing/ (at start, and now and then for missed events)."""
+        if self.landing.exists():
+            self.observe((p for p in self.landing.rglob("*") if p.is_file()), now)
+
+    def due(self, now: float) -> list[Path]:
+        """Re-observe the pending files, then return the complete ones."""
+        for path in self.tracker.pending():
+            self.tracker.observe(path, signature_of(path), now)
+        ready = self.tracker.ready(now)
+        ready += [p for p in self.tracker.overdue(now)
+                  if p.suffix.lower() in GROWING_SUFFIXES and ends_with_whole_line(p)]
+        return sorted(set(ready))
+
+    def run_batch(self, paths: list[Path]) -> None:
+        """Ingest `paths` in one flow run; on failure, retry each file alone so one bad file blocks no other."""
+        self.tracker.handed_over(paths)
+        known = already_in_ledger(paths, self.settings)
+        todo = [p for p in paths if p not in known]
+        if not todo:
+            return
+        if not self._ingest(todo) and len(todo) > 1:
+            for path in todo:
+                self._ingest([path])
+
+    def _ingest(self, paths: list[Path]) -> bool:
+        from legatura.flows.ingest import ingest_flow
+
+        paths = [p for p in paths if p.exists()]
+        if not paths:
+            return True
+        batch = WatchBatch(paths)
+        self.summary.batches += 1
+        try:
+            batch.result = ingest_flow(paths, self.settings, None,
+                                       progress=lambda s: self.say(describe_file(s)), notify=self.say)
+        except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the watcher
+            batch.error = f"{type(exc).__name__}: {exc}"
+            self.summary.failed_batches += 1
+            self.summary.errors.append(batch.error)
+            for path in paths:
+                self.attempts[path] = self.attempts.get(path, 0) + 1
+                if self.attempts[path] < MAX_ATTEMPTS:
+                    self.tracker.retry([path])
+                elif len(paths) == 1:
+                    self.say(f"watch: giving up on {path} after {MAX_ATTEMPTS} failed attempts; "
+                             "it is tried again when it changes (fix it, or touch it)")
+            self.say(f"watch: ingest of {len(paths)} file(s) failed ({batch.error}); the watcher keeps running")
+        else:
+            for path in paths:
+                self.attempts.pop(path, None)
+            totals = batch.result.totals()
+            self.summary.files += totals["files"]
+            self.summary.rows_ingested += totals["rows_ingested"]
+        if self.on_batch:
+            self.on_batch(batch)
+        return batch.error is None
+
+
+def watch(settings: Settings, stop_event: threading.Event | None = None,
+          on_batch: Callable[[WatchBatch], None] | None = None, max_batches: int | None = None,
+          say: Callable[[str], None] | None = None, max_wait_seconds: float | None = DEFAULT_MAX_WAIT_SECONDS,
+          rescan_seconds: float = DEFAULT_RESCAN_SECONDS) -> WatchSummary:
+    """Watch landing/ and ingest complete files until `stop_event` is set or `max_batches` ingest runs happened.
+
+    Runs in the calling thread (tests and `legatura serve` run it in a thread of their own); Ctrl-C in the
+    main thread ends it too. Returns what it did.
+    """
+    import watchfiles
+
+    stop_event = stop_event or threading.Event()
+    say = say or (lambda message: None)
+    settings.landing.path.mkdir(parents=True, exist_ok=True)
+    watcher = LandingWatcher(settings, say, max_wait_seconds, on_batch)
+    tick_ms = int(min(500, max(50, settings.landing.stable_seconds * 250)))
+    last_sweep = time.monotonic()
+    watcher.sweep(last_sweep)
+    changes_seen = watchfiles.watch(
+        settings.landing.path, watch_filter=None, debounce=tick_ms, step=min(50, tick_ms), stop_event=stop_event,
+        rust_timeout=tick_ms, yield_on_timeout=True)
+    try:
+        for changes in changes_seen:
+            now = time.monotonic()
+            watcher.observe((raw for _, raw in changes), now)
+            if now - last_sweep >= rescan_seconds:
+                watcher.sweep(now)
+                last_sweep = now
+            due = watcher.due(now)
+            if due:
+                watcher.run_batch(due)
+            if stop_event.is_set() or (max_batches is not None and watcher.summary.batches >= max_batches):
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        changes_seen.close()
+    return watcher.summary
+
+
+def watch_command(settings: Settings, say: Callable[[str], None]) -> WatchSummary:
+    """`legatura watch`: ingest what lands in landing/<channel>/ until Ctrl-C."""
+    from legatura.flows import prefect_runtime
+
+    prefect_runtime.configure(settings.prefect.mode, settings.prefect.state_dir,
+                              settings.prefect.startup_timeout_seconds, say)
+    say(f"watching {settings.landing.path}/<channel>/: a file is ingested once unchanged for "
+        f"{settings.landing.stable_seconds:g} s; Ctrl-C stops")
+    summary = watch(settings, say=say)
+    say(summary.line())
+    return summary
