@@ -157,7 +157,9 @@ def _load_parsed(con, parsed: ParseResult, source: str, settings: Settings, summ
     frames = {name: conform(frame, name) for name, frame in parsed.frames.items() if frame.height}
     frames, rejected = validate_frames(frames, settings)
     quarantine = pl.concat([parsed.quarantine.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA),
-                            rejected.cast(QUARANTINE_SCHEMA)])
+                            rejected.cast(QUARANTINE_SCHEMA)]).with_columns(
+        line_or_key=pl.col("line_or_key").fill_null("unknown"),
+        reason=pl.col("reason").fill_null("rejected by the preset without a reason (a bug: please report it)"))
     summary.rows_read = parsed.records_read
     summary.rows_quarantined = quarantine.height
 

@@ -47,3 +47,15 @@ def test_overlapping_export_counts_duplicates_and_updates_refund(ingest, warehou
     assert [(r[0], float(r[1]), float(r[2])) for r in rows] == [
         ("stripe:ch_1", 40.0, 60.0), ("stripe:ch_2", 0.0, 248.5), ("stripe:ch_3", 0.0, 10.0)]
     assert warehouse.execute("SELECT count(*) FROM contacts").fetchone()[0] == 2
+
+
+def test_stripe_row_with_empty_date_is_quarantined_with_reason(ingest, warehouse, tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("id,Created date (UTC),Amount,Amount Refunded,Currency,Status,Customer Email\n"
+                    "ch_1,,100.00,0.00,ron,Paid,a@x.ro\n"
+                    "ch_2,2026-01-05 10:00:00,100.00,0.00,ron,Paid,a@x.ro,extra\n"
+                    "ch_3,2026-01-05 10:00:00,5.00,0.00,ron,Paid,b@x.ro\n")
+    [summary] = ingest(path, channel="stripe")
+    assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (3, 1, 2)
+    reasons = warehouse.execute("SELECT line_or_key, reason FROM quarantine ORDER BY 1").fetchall()
+    assert reasons == [("2", "date '' is not YYYY-MM-DD HH:MM:SS"), ("3", "8 fields where the header has 7")]

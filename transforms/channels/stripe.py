@@ -52,12 +52,12 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     # the checks run on every row; the reason text is written only for the rows that fail
     checks = [
         (pl.col("charge_id").is_null(), pl.lit("empty charge id")),
-        (pl.col("created").is_null(), pl.format("date '{}' is not YYYY-MM-DD HH:MM:SS", pl.col("Created date (UTC)"))),
-        (~pl.col("status").is_in(["paid", "refunded", "failed"]), pl.format("unknown Status '{}'", pl.col("Status"))),
+        (pl.col("created").is_null(), pl.format("date '{}' is not YYYY-MM-DD HH:MM:SS", pl.col("Created date (UTC)").fill_null(""))),
+        (~pl.col("status").is_in(["paid", "refunded", "failed"]), pl.format("unknown Status '{}'", pl.col("Status").fill_null(""))),
         ((pl.col("status") != "failed") & pl.col("amount").is_null(),
-         pl.format("Amount '{}' is not a number", pl.col("Amount"))),
+         pl.format("Amount '{}' is not a number", pl.col("Amount").fill_null(""))),
         (pl.col("email").is_not_null() & ~valid_email(pl.col("email")),
-         pl.format("Customer Email '{}' is not a valid address", pl.col("Customer Email"))),
+         pl.format("Customer Email '{}' is not a valid address", pl.col("Customer Email").fill_null(""))),
     ]
     if RAGGED in rows.columns:
         checks.insert(0, (pl.col(RAGGED).is_not_null(), pl.col(RAGGED)))
