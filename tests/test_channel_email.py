@@ -250,6 +250,12 @@ def test_parse_truncates_the_raw_text_of_a_large_quarantined_message(settings):
     assert len(bad["raw"]) < 11_000 and bad["raw"].endswith(f"[... truncated: {len(raw)} bytes in all]")
 
 
+def test_parse_quarantined_legacy_text_stays_readable(settings):
+    raw = "From: nobody\r\nSubject: x\r\n\r\nşcoală\r\n".encode("iso-8859-2")
+    [bad] = email.parse(raw, "x.eml", settings).quarantine.to_dicts()
+    assert (bad["line_or_key"], bad["raw"]) == ("1", "From: nobody\r\nSubject: x\r\n\r\nșcoală\r\n")
+
+
 def test_parse_own_addresses_follow_the_settings(settings):
     settings.organisation.domains = ["ong.example"]
     settings.organisation.email = "office@other.example"

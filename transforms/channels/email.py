@@ -87,6 +87,7 @@ ZONES = {"ut": 0, "utc": 0, "gmt": 0, "z": 0, "wet": 0, "bst": 60, "west": 60, "
          "mst": -420, "mdt": -360, "pst": -480, "pdt": -420}
 SIMPLE_ADDRESS = re.compile(r'^\s*(?:([^<>",;:()\\]*?)\s*<\s*([^<>\s",;:()\\]+)\s*>|([^<>\s",;:()\\]+))\s*$')
 GUESSED_BOUNDARY = re.compile(r"^--(\S+?)(?:--)?[ \t]*\r?$", re.M)
+MESSAGE_ID_LINE = re.compile(r"(?im)^message-id:\s*<?\s*([^<>\s]+)")
 MSG_ID = re.compile(r"<\s*([^<>\s]+?)\s*>")
 MAILDIR_NAME = re.compile(r"^(\d{9,10})\.")
 HTML_DROP = re.compile(r"(?is)<(script|style|head)\b.*?</\1\s*>|<!--.*?-->")
@@ -558,12 +559,18 @@ def _header_text(value: str | None) -> str:
 def _key_of(chunk: bytes) -> str:
     """A quarantined single message is named by its Message-ID when it has one."""
     head = chunk.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
-    found = re.search(r"(?im)^message-id:\s*<?\s*([^<>\s]+)", head)
+    found = MESSAGE_ID_LINE.search(head)
     return found.group(1) if found else "1"
 
 
 def _raw_text(chunk: bytes) -> str:
-    text = chunk[:RAW_LIMIT].decode("utf-8", "replace")
+    """A quarantined message as text for quarantine.raw, cut at RAW_LIMIT bytes."""
+    head = chunk[:RAW_LIMIT]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a character cut in two at the limit is still UTF-8; anything else is a legacy code page
+        text = head.decode("utf-8", "replace") if exc.start >= len(head) - 3 else decode_text(head)[0]
     return text if len(chunk) <= RAW_LIMIT else f"{text}\n[... truncated: {len(chunk)} bytes in all]"
 
 
