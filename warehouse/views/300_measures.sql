@@ -110,7 +110,6 @@ gifts as (
         d.recurring,
         d.donated_at >= p.this_year_starts_at                                            as in_this_year,
         d.donated_at >= p.last_year_starts_at and d.donated_at < p.this_year_starts_at   as in_last_year,
-        d.donated_at < p.last_year_starts_at                                             as before_last_year,
         d.donated_at >= p.last_12_months_start_at                                        as in_last_12_months,
         d.donated_at >= p.last_36_months_start_at                                        as in_last_36_months,
         -- distinct calendar months of the last 6 months' gifts: one bit per month back (0..6)
@@ -137,9 +136,6 @@ measured as (
         max(net_amount_base)                                                     as largest_gift_base,
         coalesce(sum(case when in_this_year then net_amount_base end), 0)        as given_this_year_base,
         coalesce(sum(case when in_last_year then net_amount_base end), 0)        as given_last_year_base,
-        count(case when in_this_year then 1 end) > 0                             as gave_this_year,
-        count(case when in_last_year then 1 end) > 0                             as gave_last_year,
-        count(case when before_last_year then 1 end) > 0                         as gave_before_last_year,
         coalesce(sum(case when in_last_12_months then net_amount_base end), 0)   as given_last_12_months_base,
         count(case when in_last_12_months then 1 end)                            as gifts_last_12_months,
         bit_count(bit_or(month_bit))                                             as months_given_last_6_months,
@@ -156,6 +152,10 @@ final as (
         cast(timezone(p.timezone, m.first_gift_at) as date)                      as first_gift_on,
         cast(timezone(p.timezone, m.last_gift_at) as date)                       as last_gift_on,
         m.* exclude (contact_id, first_gift_at, last_gift_at),
+        -- every counted gift is positive, so a positive sum means a gift
+        m.given_this_year_base > 0                                               as gave_this_year,
+        m.given_last_year_base > 0                                               as gave_last_year,
+        m.first_gift_at < p.last_year_starts_at                                  as gave_before_last_year,
         p.as_of - cast(timezone(p.timezone, m.last_gift_at) as date)             as days_since_last_gift,
         -- DESIGN's donor_recurring: gifts in 3+ distinct calendar months of the last 6
         m.months_given_last_6_months >= 3                                        as recurring
