@@ -652,7 +652,7 @@ def write_mailchimp(demo: Demo, donors: set[int], volunteers: set[int]) -> int:
             address = f"{p.street}  {p.city}  {p.county}  {p.postcode}  RO"
         common = [
             demo.noisy_email(p.email).strip(), p.first, p.last, address,
-            demo.noisy_phone(p.phone) if p.phone and rng.random() < 0.3 else "", str(rng.randint(1, 5)),
+            demo.noisy_phone(p.phone) if p.phone and rng.random() < 0.5 else "", str(rng.randint(1, 5)),
             "" if imported else utc(joined), "" if imported else ip, utc(confirmed), "" if imported else ip,
             "46.7712000" if geo else "", "23.6236000" if geo else "", "2" if geo else "", "3" if geo else "",
             "Europe/Bucharest" if geo else "", "RO" if geo else "", p.county if geo else "",
@@ -706,15 +706,15 @@ FORM_ANSWERS = {
 
 def write_forms(demo: Demo, extra: list[Person]) -> int:
     rng = demo.rng
-    senders = demo.pick([p for p in demo.people if p.email or p.phone], 0.1) + extra
+    senders = demo.pick([p for p in demo.people if p.email or p.phone], 0.12) + extra
     rows = []
     for p in senders:
         at = demo.moment(rng.randint(2, 700))
         subject, message = rng.choice(FORM_REQUESTS)
         if p in extra:
             subject, message = FORM_REQUESTS[4]
-        email = demo.noisy_email(p.email) if p.email and (not p.phone or rng.random() < 0.9) else ""
-        phone = demo.noisy_phone(p.phone) if p.phone and (not email or rng.random() < 0.6) else ""
+        email = demo.noisy_email(p.email) if p.email and (not p.phone or rng.random() < 0.6) else ""
+        phone = demo.noisy_phone(p.phone) if p.phone and (not email or rng.random() < 0.5) else ""
         consent = "Da, sunt de acord" if rng.random() < 0.6 else ""
         rows.append((at, [f"{at:%d/%m/%Y %H:%M:%S}", demo.typed_name(p), email, phone, subject,
                           message.format(amount=rng.choice((50, 100, 150, 200)), city=p.city), consent]))
@@ -815,10 +815,10 @@ def _segments(body: str) -> int:
     return 1 if len(body) <= 70 else math.ceil(len(body) / 67)
 
 
-def write_twilio(demo: Demo) -> int:
+def write_twilio(demo: Demo, volunteers: set[int]) -> int:
     rng = demo.rng
     account, service = "AC" + demo.hexid(32), "MG" + demo.hexid(32)
-    texters = demo.pick([p for p in demo.people if p.phone], 0.2)
+    texters = [p for i, p in enumerate(demo.people) if p.phone and rng.random() < (0.4 if i in volunteers else 0.2)]
     messages: list[tuple[datetime, Person, str, str]] = []
     for p in texters:
         for _ in range(rng.randint(1, 3)):
@@ -968,9 +968,11 @@ def plan_shifts(demo: Demo) -> tuple[list[tuple[date, Person, float, str]], set[
     return shifts, {i for i, _ in chosen}
 
 
-def _identify(demo: Demo, p: Person, decimal: bool) -> tuple[str, str]:
-    email = demo.noisy_email(p.email) if p.email else ""
-    phone = demo.noisy_phone(p.phone) if p.phone and (not email or demo.rng.random() < 0.5) else ""
+def _identify(demo: Demo, p: Person) -> tuple[str, str]:
+    """A coordinator notes an email, a phone or both: rows with both link what other rows kept apart."""
+    r = demo.rng.random()
+    email = demo.noisy_email(p.email) if p.email and (not p.phone or r < 0.7) else ""
+    phone = demo.noisy_phone(p.phone) if p.phone and (not email or r > 0.35) else ""
     return email, phone
 
 
@@ -981,11 +983,11 @@ def write_volunteers(demo: Demo, shifts: list[tuple[date, Person, float, str]]) 
     english, middle, oldest = [], [], []
     for day, p, hours, activity in shifts:
         if day >= recent_from:
-            email, phone = _identify(demo, p, False)
+            email, phone = _identify(demo, p)
             english.append([day.isoformat(), email.strip(), phone, p.name if rng.random() < 0.8 else p.ascii_name,
                             _hours_text(hours, False), activity])
         else:
-            email, phone = _identify(demo, p, True)
+            email, phone = _identify(demo, p)
             row = [f"{day:%d.%m.%Y}", email.strip(), phone, p.name, _hours_text(hours, True), activity]
             (middle if day >= middle_from else oldest).append(row)
     # broken on purpose: nobody to credit the hours to; hours in words; a day February never has
@@ -1393,7 +1395,7 @@ def generate_demo_data(landing: Path, seed: int = 7, people: int = 300, today: d
     counts["partners"], prospect_liaison = write_partners(demo, coalition_liaison)
     counts["forms"] = write_forms(demo, [coalition_liaison])
     counts["eventbrite"] = write_eventbrite(demo, volunteer_ids)
-    counts["twilio"] = write_twilio(demo)
+    counts["twilio"] = write_twilio(demo, volunteer_ids)
     counts["facebook"] = write_facebook(demo)
     counts["volunteers"] = write_volunteers(demo, shifts)
     newsletter_repliers = [p for p in demo.people if p.email][:2]

@@ -293,13 +293,11 @@ def test_email_containers_and_encodings(landing):
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
-def test_generated_files_ingest_with_only_the_broken_records_quarantined(tmp_path, channel, ingest):
+def test_generated_files_ingest_with_only_the_broken_records_quarantined(landing, channel, ingest):
     try:
         preset_module(channel)
     except ModuleNotFoundError:
         pytest.skip(f"the {channel} preset is not written yet")
-    landing = tmp_path / "landing"
-    generate_demo_data(landing, seed=7, people=150, today=TODAY)
     summaries = ingest(landing / channel)
     assert summaries
     failed = [s for s in summaries if s.status == "failed"]
