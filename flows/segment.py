@@ -149,6 +149,9 @@ def compute_segments(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: 
                 summary.failures.append(failure)
             else:
                 computed.append(path.stem)
+        # only contacts that exist (a segment may return ids of erased or merged contacts, or NULL)
+        con.execute("DELETE FROM segment_candidates c "
+                    "WHERE NOT EXISTS (SELECT 1 FROM contacts k WHERE k.contact_id = c.contact_id)")
         _apply_membership(con, as_of, summary, computed, files)
     finally:
         for name in ("segment_candidates", "segment_query", *MATERIALISED):
@@ -197,12 +200,7 @@ def _evaluate(con: duckdb.DuckDBPyConnection, path: Path) -> SegmentFailure | No
             return SegmentFailure(segment, path.name, "a segment file holds one SELECT returning contact_id "
                                   f"(found {len(statements)} statement(s))")
         con.execute(f"CREATE OR REPLACE TEMP VIEW segment_query AS\n{sql}")
-        con.execute(
-            "INSERT INTO segment_candidates "
-            "SELECT DISTINCT ?, q.contact_id FROM segment_query q "
-            "SEMI JOIN contacts c ON c.contact_id = q.contact_id",
-            [segment],
-        )
+        con.execute("INSERT INTO segment_candidates SELECT DISTINCT ?, contact_id FROM segment_query", [segment])
     except duckdb.Error as exc:
         return SegmentFailure(segment, path.name, str(exc).strip())
     return None
