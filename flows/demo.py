@@ -545,7 +545,7 @@ def write_paypal(demo: Demo, gifts: list[Gift]) -> int:
         if g.recurring:
             kind = "Subscription Payment"
             reference = agreements.setdefault(p.email, "I-" + demo.token(12, txn_alphabet))
-            item = f"Donație lunară"
+            item = "Donație lunară"
         else:
             kind = rng.choice(("Donation Payment", "Donation Payment", "Express Checkout Payment",
                                "Website Payment", "Mobile Payment"))
@@ -590,21 +590,17 @@ def write_paypal(demo: Demo, gifts: list[Gift]) -> int:
     older = [[cedilla(v) for v in r.fields(_money_ro)] for r in ledger if r.at < excel_until]
     original = _csv_text([PAYPAL_HEADER, *(r.fields(_money_en) for r in recent)], quote_all=True)
     _write(demo.landing / "paypal" / "Download.CSV", "\ufeff" + original)
-    broken = 0
     subscriptions = [row for row in older if row[4] == "Subscription Payment"]
     if subscriptions:
         subscriptions[0][12] = ""                    # Transaction ID lost
-        broken += 1
     gifts_rows = [row for row in older if row[12] and row[10] != demo.donations_email]
     if gifts_rows:
         victim = gifts_rows[len(gifts_rows) // 2]
         victim[0] = "31/02/" + victim[0][-4:]       # a day February never has
-        broken += 1
     text = _csv_text([[cedilla(h) for h in PAYPAL_HEADER], *older], delimiter=";")
     first, last = (ledger[0].at, excel_until) if ledger else (demo.horizon, demo.horizon)
     name = f"Download_{first:%Y-%m}_{last:%Y-%m} (salvat din Excel).csv"
     _write(demo.landing / "paypal" / name, text.encode("cp1250", errors="replace"))
-    demo.paypal_broken = broken
     return len(recent) + len(older)
 
 
@@ -1025,7 +1021,7 @@ def _yaml_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def write_partners(demo: Demo, coalition_liaison: Person) -> tuple[int, Person]:
+def write_partners(demo: Demo, coalition_liaison: Person) -> int:
     rng, today = demo.rng, demo.today
     liaisons = []
     for org, domain, _ in ORGANISATIONS:
@@ -1103,7 +1099,7 @@ def write_partners(demo: Demo, coalition_liaison: Person) -> tuple[int, Person]:
             out.append(f"  notes: {_yaml_str('primul contact prin formularul de pe site')}")
         out.append("")
     _write(demo.landing / "partners" / "acorduri_parteneriat.yaml", "\n".join(out[:-1]) + "\n")
-    return len(plans), liaisons[3]
+    return len(plans)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1392,7 +1388,7 @@ def generate_demo_data(landing: Path, seed: int = 7, people: int = 300, today: d
     counts["stripe"] = write_stripe(demo, gifts)
     counts["paypal"] = write_paypal(demo, gifts)
     counts["mailchimp"] = write_mailchimp(demo, donor_ids, volunteer_ids)
-    counts["partners"], prospect_liaison = write_partners(demo, coalition_liaison)
+    counts["partners"] = write_partners(demo, coalition_liaison)
     counts["forms"] = write_forms(demo, [coalition_liaison])
     counts["eventbrite"] = write_eventbrite(demo, volunteer_ids)
     counts["twilio"] = write_twilio(demo, volunteer_ids)

@@ -184,8 +184,7 @@ def test_twilio_is_json_lines_with_keywords_and_a_truncated_last_line(landing):
     for path in paths:
         text = path.read_text(encoding="utf-8")
         lines = text.split("\n")
-        complete = lines[:-1] if path == paths[-1] else lines[:-1]
-        for line in complete:
+        for line in lines[:-1]:
             record = json.loads(line)
             keys = [k for k in record if k != "OptOutType"]
             assert keys == sample_keys
