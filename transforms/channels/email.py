@@ -50,18 +50,7 @@ from legatura.transforms.canonical import TABLES
 from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult
 from legatura.transforms.text import CEDILLA_TO_COMMA, EMAIL_RE, decode_text, row_hash
 
-try:
-    from legatura.transforms.tracking import is_auto_reply
-except ImportError:  # pragma: no cover - tracking.py not landed yet: the same header rules, privately
-    def is_auto_reply(headers) -> bool:
-        """Auto-Submitted (not 'no'), X-Autoreply / X-Autorespond, Precedence auto_reply/bulk/junk/list."""
-        pairs = headers.items() if hasattr(headers, "items") else headers
-        values = [(str(n).strip().lower(), str(v).split(";", 1)[0].strip().strip('"').lower()) for n, v in pairs]
-        return any(
-            (n == "auto-submitted" and v != "no")
-            or (n in ("x-autoreply", "x-autorespond") and v not in ("", "no", "false", "0", "off"))
-            or (n == "precedence" and v in ("auto_reply", "bulk", "junk", "list"))
-            for n, v in values)
+from legatura.transforms.tracking import is_auto_reply
 
 if TYPE_CHECKING:
     from legatura.flows.config import Settings
