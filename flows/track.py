@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import duckdb
 from prefect import flow, task
-from prefect.cache_policies import NONE
+from prefect.cache_policies import NO_CACHE
 
 from legatura.flows.config import Settings
 from legatura.transforms.tracking import (
@@ -155,10 +155,10 @@ def compute_response_times(con: duckdb.DuckDBPyConnection, settings: Settings) -
     )
 
 
-compute_response_times_task = task(compute_response_times, cache_policy=NONE)
+compute_response_times_task = task(compute_response_times, name="compute-response-times", cache_policy=NO_CACHE)
 
 
-@flow(name="track")
+@flow(name="track", validate_parameters=False)
 def track_flow(settings: Settings) -> TrackSummary:
     """Recompute response times in both directions and publish the analysts' snapshot."""
     with open_for_write(settings.warehouse.path, "legatura track",

@@ -315,13 +315,17 @@ def test_describe_seconds():
 
 @pytest.mark.prefect
 def test_track_flow_runs_and_publishes_snapshot(prefect_api, settings):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from legatura.flows.track import track_flow
 
     con = db.connect(settings.warehouse.path)
     db.migrate(con)
     con.execute(THREADS.read_text(encoding="utf-8"))
     con.close()
-    summary = track_flow(settings)
+    # prefect read its settings when this module imported it, before the fixture set the URL
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
+        summary = track_flow(settings)
     assert summary.open_requests == 7
     snapshot = duckdb.connect(str(settings.warehouse.snapshot), read_only=True)
     try:
