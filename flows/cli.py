@@ -262,7 +262,10 @@ def demo(
     when = _parse_as_of(as_of)
     s = settings()
     start_prefect(s)
-    run_demo(folder, say, as_of=when)
+    result = run_demo(folder, say, as_of=when)
+    failures = getattr(result, "failures", None)
+    if failures:
+        raise CommandFailed("; ".join(failures))
 
 
 @server_app.command("status")
@@ -302,8 +305,10 @@ def main() -> None:
     from legatura.transforms.channels import UnknownChannel
     from legatura.warehouse.db import WarehouseError
 
+    from legatura.flows.demo import DemoError
+
     known = (ConfigError, WarehouseError, UnknownChannel, PrefectUnavailable, CommandFailed,
-             FileNotFoundError)
+             FileNotFoundError, DemoError)
     try:
         app(standalone_mode=False)
     except known as exc:

@@ -104,7 +104,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, channel: str, settin
         parsed = parse_source(raw, source, channel, settings)
     except UnknownChannel:
         raise
-    except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the run
+    except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - one bad file must not stop the run
         reason = str(exc).removeprefix(f"{source}: ") or type(exc).__name__
         return record_unreadable(con, path, channel, f"file could not be read: {reason}", raw,
                                  traceback.format_exc(limit=3)[-2000:])
@@ -206,9 +206,14 @@ def _load_parsed(con, parsed: ParseResult, source: str, settings: Settings, summ
             frame = frame.with_columns(liaison_contact_id=ids.get_column("contact_id"))
         seen_records.append(frame.get_column("record_no"))
         if name == "contacts":
+            # a contacts-only record is new when it brings an identity not known before this file,
+            # and only its first copy in the file counts
             start, height = slices[(name, "")]
             fresh = resolution.records_with_new_identity.filter(
                 resolution.records_with_new_identity.is_between(start, start + height - 1)) - start
+            first_copies = frame.with_row_index("i").unique(
+                ["email", "phone", "facebook_ref", "full_name"], keep="first").get_column("i")
+            fresh = fresh.filter(fresh.cast(pl.UInt32).is_in(first_copies.implode()))
             new_records.append(frame.get_column("record_no").gather(fresh.cast(pl.UInt32)) if fresh.len() else
                                pl.Series("record_no", [], pl.Int64))
             _apply_contact_tags(con, frame)

@@ -77,11 +77,8 @@ def resolve(parties: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int)
     result = _resolve_combos(edges, existing, next_contact_id)
     record_contacts = rec_combo.join(
         result["combo_contacts"].rename({"rec": "combo"}), on="combo", how="left").select("rec", "contact_id")
-    # the first record of a combination brings its new identity; later copies in the batch repeat it
-    new_identity_recs = (
-        rec_combo.join(pl.DataFrame({"combo": result["combos_with_new_identity"]}), on="combo", how="semi")
-        .group_by("combo").agg(pl.col("rec").min()).get_column("rec")
-    )
+    new_identity_recs = rec_combo.join(
+        pl.DataFrame({"combo": result["combos_with_new_identity"]}), on="combo", how="semi").get_column("rec")
     first_values = (
         parties.join(record_contacts, on="rec").sort("rec")
         .group_by("contact_id", maintain_order=True)

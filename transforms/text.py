@@ -87,7 +87,8 @@ def _read_csv(data: bytes, source: str) -> tuple[pl.DataFrame, list[int]]:
         # no line breaks inside fields (and no blank lines): record i starts on line i + 2
         # Polars already reads an empty field as null
         frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
-        return frame, list(range(2, frame.height + 2))
+        # one chunk: Polars 2.1 can panic formatting strings over a filtered multi-chunk frame
+        return frame.rechunk(), list(range(2, frame.height + 2))
     text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
     return _read_csv_slow(text, delimiter, source)
 
