@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -71,8 +71,13 @@ class SegmentFailure:
     file: str
     message: str
 
+    @property
+    def headline(self) -> str:
+        """The first line of the message (DuckDB adds candidates and a LINE marker below it)."""
+        return self.message.splitlines()[0] if self.message else "failed"
+
     def __str__(self) -> str:
-        return f"{self.file}: {self.message.splitlines()[0] if self.message else 'failed'}"
+        return f"{self.file}: {self.headline}"
 
 
 @dataclass
@@ -98,7 +103,7 @@ class SegmentSummary:
     @property
     def failed(self) -> dict[str, str]:
         """Each failed segment file and the first line of DuckDB's message (what the CLI lists)."""
-        return {f.file: str(f).split(": ", 1)[1] for f in self.failures}
+        return {f.file: f.headline for f in self.failures}
 
     def lines(self) -> list[str]:
         out = [f"segments as of {self.as_of}: {len(self.counts)} computed, {self.entered} entered, "
@@ -110,11 +115,6 @@ class SegmentSummary:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["as_of"] = self.as_of.isoformat()
-        return data
 
 
 def today_in(timezone: str) -> date:
@@ -154,9 +154,10 @@ def compute_segments(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: 
                     "WHERE NOT EXISTS (SELECT 1 FROM contacts k WHERE k.contact_id = c.contact_id)")
         _apply_membership(con, as_of, summary, computed, files)
     finally:
-        for name in ("segment_candidates", "segment_query", *MATERIALISED):
-            con.execute(f"DROP VIEW IF EXISTS temp.{name}" if name == "segment_query"
-                        else f"DROP TABLE IF EXISTS temp.{name}")
+        # the temp tables would otherwise go on shadowing the views for this connection
+        con.execute("DROP VIEW IF EXISTS temp.segment_query")
+        for name in ("segment_candidates", *MATERIALISED):
+            con.execute(f"DROP TABLE IF EXISTS temp.{name}")
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
