@@ -405,7 +405,7 @@ def test_warehouse_readme_queries_run(people, settings):
     import re
 
     compute_segments(people, settings, AS_OF)
-    readme = (db.SQL_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[1] / "warehouse" / "README.md").read_text(encoding="utf-8")
     queries = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
 
     assert len(queries) >= 8
