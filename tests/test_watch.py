@@ -147,10 +147,11 @@ def prefect_context(api_url: str) -> contextvars.Context:
 
     Prefect reads PREFECT_API_URL once, when it is first imported (here at collection, before the
     prefect_api fixture sets it), and threads do not inherit context variables: so both are set here.
+    Logs stay local: shipping them would outlive the session's server and stall the interpreter's exit.
     """
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+    with temporary_settings(updates={PREFECT_API_URL: api_url, PREFECT_LOGGING_TO_API_ENABLED: False}):
         return contextvars.copy_context()
 
 
