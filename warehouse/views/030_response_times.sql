@@ -136,7 +136,7 @@ recorded_sends as (
     -- sent messages that also came back as outbound interactions (delivery log, Sent folder)
     select message_id as recorded_id from interactions
     where direction = 'outbound' and message_id is not null
-    union
+    union all
     select external_id from interactions
     where direction = 'outbound' and channel = 'email' and external_id is not null
 ),
