@@ -148,6 +148,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"       # keep-alive: Twilio and load generators reuse connections
     server_version = "legatura-receive"
     timeout = 30                        # a client that stalls mid-request loses its connection
+    disable_nagle_algorithm = True      # headers and body go out as two writes: no 40 ms delayed-ACK stall
     server: Receiver
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from legatura.flows.config import Settings
-from legatura.flows.ingest import SKIPPED_NAMES
 from legatura.transforms.channels import PRESETS, UnknownChannel, preset_module
 
 DEFAULT_MAX_WAIT_SECONDS = 30.0
@@ -111,6 +110,8 @@ def signature_of(path: Path) -> Signature | None:
 
 def landed_channel(path: Path, landing: Path) -> str | None:
     """The channel folder of a file that belongs in the inbox, or None for anything the watcher ignores."""
+    from legatura.flows.ingest import SKIPPED_NAMES  # here: importing Prefect must wait for configure()
+
     try:
         parts = path.relative_to(landing).parts
     except ValueError:
