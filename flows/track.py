@@ -9,9 +9,10 @@ import duckdb
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from legatura.flows.config import Settings
+from legatura.flows.config import ConfigError, Settings
 from legatura.transforms.tracking import (
     REPLY_CLOCK_SKEW,
+    CalendarError,
     WorkingHours,
     calendar_span_days,
     describe_seconds,
@@ -81,13 +82,16 @@ def _write_working_days(con: duckdb.DuckDBPyConnection, settings: Settings) -> N
     if first is None:
         return
     hours = WorkingHours()
-    calendar = working_calendar(
-        first - timedelta(days=7),
-        last + timedelta(days=calendar_span_days(settings.tracking.sla_hours, hours)),
-        settings.organisation.timezone,
-        settings.tracking.holidays_country,
-        hours,
-    )
+    try:
+        calendar = working_calendar(
+            first - timedelta(days=7),
+            last + timedelta(days=calendar_span_days(settings.tracking.sla_hours, hours)),
+            settings.organisation.timezone,
+            settings.tracking.holidays_country,
+            hours,
+        )
+    except CalendarError as exc:
+        raise ConfigError(str(exc)) from exc
     con.register("working_calendar_frame", calendar)
     try:
         con.execute("INSERT INTO working_days SELECT * FROM working_calendar_frame")

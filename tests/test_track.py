@@ -10,7 +10,7 @@ import pytest
 
 from legatura.flows.config import Settings
 from legatura.flows.track import TrackSummary, compute_response_times
-from legatura.transforms.tracking import describe_seconds, is_auto_reply, working_calendar
+from legatura.transforms.tracking import CalendarError, describe_seconds, is_auto_reply, working_calendar
 from legatura.warehouse import db
 
 THREADS = Path(__file__).parent / "data" / "track" / "threads.sql"
@@ -304,6 +304,23 @@ def test_working_calendar_skips_weekends_and_holidays_across_dst():
     assert after_dst["day"] == date(2026, 3, 30)
     assert after_dst["starts_at"] == utc("2026-03-30 06:00")  # 09:00 EEST
     assert after_dst["worked_before_seconds"] == 8 * 3600
+
+
+def test_working_calendar_unknown_country_or_zone_says_which_setting():
+    with pytest.raises(CalendarError, match="tracking.holidays_country 'XX'"):
+        working_calendar(date(2026, 1, 1), date(2026, 1, 9), "Europe/Bucharest", "XX")
+    with pytest.raises(CalendarError, match="organisation.timezone 'Europe/Nowhere'"):
+        working_calendar(date(2026, 1, 1), date(2026, 1, 9), "Europe/Nowhere", "RO")
+
+
+def test_compute_response_times_bad_holidays_country_is_a_config_error(tracked):
+    from legatura.flows.config import ConfigError
+
+    con, _ = tracked
+    with pytest.raises(ConfigError, match="tracking.holidays_country 'XX'"):
+        compute_response_times(con, Settings(tracking={"business_hours": True, "holidays_country": "XX"}))
+    # nothing half-written: the earlier results stand
+    assert response_of(con, "c-invite")[0] == "email:c-first"
 
 
 def test_describe_seconds():

@@ -5,6 +5,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 import polars as pl
@@ -35,6 +36,10 @@ def is_auto_reply(headers: Mapping[str, str]) -> bool:
     if any(t not in _FALSE_FLAGS for name in _FLAG_HEADERS for t in tokens(name)):
         return True
     return any(t in _PRECEDENCE_AUTOMATIC for t in tokens("precedence"))
+
+
+class CalendarError(Exception):
+    """The business-hours calendar cannot be built from the configured country or time zone."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,18 @@ def working_calendar(
               "worked_before_seconds": pl.Int64}
     if last < first:
         return pl.DataFrame(schema=schema)
-    public = holidays.country_holidays(country, years=range(first.year, last.year + 1))
+    try:
+        public = holidays.country_holidays(country, years=range(first.year, last.year + 1))
+    except NotImplementedError:
+        raise CalendarError(
+            f"tracking.holidays_country {country!r} is not a country the holidays package knows; "
+            "use an ISO 3166 code such as RO (env LEGATURA_TRACKING__HOLIDAYS_COUNTRY)") from None
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CalendarError(
+            f"organisation.timezone {timezone!r} is not an IANA time zone; use e.g. Europe/Bucharest "
+            "(env LEGATURA_ORGANISATION__TIMEZONE)") from None
     days = pl.DataFrame({"day": pl.date_range(first, last, "1d", eager=True)})
 
     def instant(at: time) -> pl.Expr:

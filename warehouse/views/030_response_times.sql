@@ -1,5 +1,20 @@
 -- Response times in both directions. `legatura track` materialises the *_matches views into
--- message_responses / request_answers; response_times and inbound_response_times read those.
+-- message_responses / request_answers (and request_deadlines with business hours on);
+-- response_times and inbound_response_times read those tables.
+--
+-- Our message -> their response: the earliest of
+--   reply         an inbound email from the same contact naming its Message-ID in In-Reply-To or
+--                 References (no time limit); dated up to reply_clock_skew_seconds (24 h) before
+--                 sent_at still counts, with response_seconds 0
+--   same_channel  (non-email channels) the first inbound interaction on that channel, strictly
+--                 after sent_at and within attribution_days
+--   gift          after an appeal (any is_marketing message): the first gift not refunded in
+--                 full, strictly after sent_at and within attribution_days
+-- Their request -> our answer: the first outbound interaction to the same contact on any channel
+-- after it, or a sent message no outbound interaction records (matched by message_id or, for
+-- email, Message-ID); marketing messages and their delivery records are no answer. Our email
+-- naming their Message-ID answers it even if dated up to the skew before it.
+-- Auto-replies (is_auto_reply) and bounces neither count as a response or answer nor await one.
 
 -- grain: one row: the tracking settings as typed values (written into `settings` by `legatura track`)
 CREATE OR REPLACE VIEW tracking_parameters AS
