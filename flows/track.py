@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 
 import duckdb
@@ -36,6 +36,7 @@ class TrackSummary:
     open_requests: int
     open_requests_breached: int
     sla_hours: float
+    rows_changed: int                    # result rows removed or added by this run (0: nothing new)
     seconds: float
 
     def lines(self) -> list[str]:
@@ -49,22 +50,17 @@ class TrackSummary:
             f"median {describe_seconds(self.median_response_seconds)}",
         ]
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
 
 def _write_tracking_settings(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    skew = getattr(settings.tracking, "reply_clock_skew_hours", None)
-    skew_seconds = int(skew * 3600) if skew is not None else int(REPLY_CLOCK_SKEW / timedelta(seconds=1))
     values = {
         "sla_hours": f"{settings.tracking.sla_hours:g}",
         "attribution_days": f"{settings.tracking.attribution_days:g}",
         "business_hours": "true" if settings.tracking.business_hours else "false",
         "timezone": settings.organisation.timezone,
-        "reply_clock_skew_seconds": str(skew_seconds),
+        "reply_clock_skew_seconds": str(int(REPLY_CLOCK_SKEW.total_seconds())),
     }
     con.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", list(values.items()))
 
@@ -110,8 +106,8 @@ _MATERIALISED = {
 }
 
 
-def _refresh(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
-    """Make `table` equal to its matches view, touching only rows that changed; (removed, added)."""
+def _refresh(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Make `table` equal to its matches view, touching only rows that changed; rows removed + added."""
     view, columns = _MATERIALISED[table]
     key, cols = columns[0], ", ".join(columns)
     # rewriting every row of a keyed table costs far more than comparing: change only what differs
@@ -125,7 +121,7 @@ def _refresh(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
         f" ANTI JOIN {table} t USING ({key})"
     ).fetchall()[0][0]
     con.execute(f"DROP TABLE fresh_{table}")
-    return removed, added
+    return removed + added
 
 
 def compute_response_times(con: duckdb.DuckDBPyConnection, settings: Settings) -> TrackSummary:
@@ -135,12 +131,11 @@ def compute_response_times(con: duckdb.DuckDBPyConnection, settings: Settings) -
     try:
         _write_tracking_settings(con, settings)
         _write_working_days(con, settings)
-        _refresh(con, "message_responses")
-        _refresh(con, "request_answers")
+        changed = _refresh(con, "message_responses") + _refresh(con, "request_answers")
         if settings.tracking.business_hours:
-            _refresh(con, "request_deadlines")
+            changed += _refresh(con, "request_deadlines")
         else:
-            con.execute("DELETE FROM request_deadlines")
+            changed += con.execute("DELETE FROM request_deadlines").fetchall()[0][0]
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -155,7 +150,7 @@ def compute_response_times(con: duckdb.DuckDBPyConnection, settings: Settings) -
         requests=row[3], answered=row[4], answered_within_sla=row[5],
         share_within_sla=None if row[6] is None else float(row[6]),
         median_first_response_seconds=row[7], open_requests=row[8], open_requests_breached=row[9],
-        sla_hours=settings.tracking.sla_hours, seconds=round(time.perf_counter() - started, 3),
+        sla_hours=settings.tracking.sla_hours, rows_changed=changed, seconds=round(time.perf_counter() - started, 3),
     )
 
 

@@ -243,7 +243,7 @@ def test_compute_response_times_idempotent_and_follows_new_data(tracked):
     con, _ = tracked
     before = con.execute("SELECT * FROM message_responses ORDER BY ALL").fetchall()
     answers = con.execute("SELECT * FROM request_answers ORDER BY ALL").fetchall()
-    compute_response_times(con, Settings())
+    assert compute_response_times(con, Settings()).rows_changed == 0
     assert con.execute("SELECT * FROM message_responses ORDER BY ALL").fetchall() == before
     assert con.execute("SELECT * FROM request_answers ORDER BY ALL").fetchall() == answers
     # an earlier reply from Carmen turns up in a late mailbox export: it takes over
@@ -251,7 +251,7 @@ def test_compute_response_times_idempotent_and_follows_new_data(tracked):
         "INSERT INTO interactions (interaction_id, contact_id, channel, direction, kind, occurred_at, in_reply_to) "
         "VALUES ('email:c-zeroth', 3, 'email', 'inbound', 'message', '2026-03-03 08:30:00+00', "
         "'c-invite@asociatia-exemplu.ro')")
-    compute_response_times(con, Settings())
+    assert compute_response_times(con, Settings()).rows_changed == 2   # one row out, one in
     assert response_of(con, "c-invite")[:2] == ("email:c-zeroth", "reply")
     assert con.execute("SELECT count(*) FROM message_responses WHERE message_id = 'c-invite'").fetchall()[0][0] == 1
 
