@@ -239,6 +239,18 @@ def test_summaries_median_and_p90_by_channel_campaign_month(tracked):
     assert sms == [(3, 1, pytest.approx(1 / 3, abs=1e-4), 1800.0)]
 
 
+def test_summaries_breakdown_by_channel_campaign_and_month(tracked):
+    con, _ = tracked
+    rows = {r[:3]: r[3:] for r in con.execute(
+        "SELECT direction, breakdown, value, items, responded, share_within_sla, median_seconds "
+        "FROM response_time_breakdown").fetchall()}
+    assert rows[("our_messages", "campaign", "gala")] == (3, 2, None, pytest.approx((4500 + 3 * 86400) / 2))
+    assert rows[("our_messages", "channel", "sms")][:2] == (3, 1)
+    assert rows[("our_messages", "month", "2026-03")][:2] == (14, 7)
+    assert rows[("their_requests", "channel", "email")][:3] == (9, 5, pytest.approx(4 / 9, abs=1e-4))
+    assert ("their_requests", "campaign", "gala") not in rows
+
+
 def test_compute_response_times_idempotent_and_follows_new_data(tracked):
     con, _ = tracked
     before = con.execute("SELECT * FROM message_responses ORDER BY ALL").fetchall()

@@ -119,3 +119,69 @@ final as (
 
 select * from final
 order by received_at, interaction_id;
+
+-- grain: one row per direction ('our_messages' | 'their_requests'), breakdown ('channel' |
+-- 'campaign' | 'month') and value: medians do not add up, so each breakdown is computed whole
+CREATE OR REPLACE VIEW response_time_breakdown AS
+with ours as (
+    select
+        channel,
+        coalesce(campaign, '(no campaign)') as campaign,
+        strftime(timezone(p.timezone, sent_at), '%Y-%m') as month,
+        response_seconds as seconds,
+        cast(null as boolean) as within_sla,
+        cast(null as boolean) as decided
+    from response_times
+    cross join tracking_parameters p
+),
+
+theirs as (
+    select
+        channel,
+        strftime(timezone(p.timezone, received_at), '%Y-%m') as month,
+        first_response_seconds as seconds,
+        answered_at is not null and not sla_breached as within_sla,
+        answered_at is not null or sla_breached as decided
+    from inbound_response_times
+    cross join tracking_parameters p
+),
+
+ours_by as (
+    select
+        'our_messages' as direction,
+        case when grouping(channel) = 0 then 'channel'
+             when grouping(campaign) = 0 then 'campaign'
+             else 'month' end as breakdown,
+        coalesce(channel, campaign, month) as value,
+        count(*) as items,
+        count(seconds) as responded,
+        cast(null as double) as share_within_sla,
+        quantile_cont(seconds, 0.5) as median_seconds,
+        quantile_cont(seconds, 0.9) as p90_seconds
+    from ours
+    group by grouping sets ((channel), (campaign), (month))
+),
+
+theirs_by as (
+    select
+        'their_requests' as direction,
+        case when grouping(channel) = 0 then 'channel' else 'month' end as breakdown,
+        coalesce(channel, month) as value,
+        count(*) as items,
+        count(seconds) as responded,
+        round(count(*) filter (where within_sla) / nullif(count(*) filter (where decided), 0), 4)
+            as share_within_sla,
+        quantile_cont(seconds, 0.5) as median_seconds,
+        quantile_cont(seconds, 0.9) as p90_seconds
+    from theirs
+    group by grouping sets ((channel), (month))
+),
+
+final as (
+    select * from ours_by
+    union all
+    select * from theirs_by
+)
+
+select * from final
+order by direction, breakdown, value;
