@@ -68,17 +68,20 @@ class LandingAppender:
 
     def _known_ids(self, path: Path, key: str) -> set[str]:
         """Ids already in the file (read once per file and process, so a restart still spots repeats)."""
-        ids = self._ids.get(path)
-        if ids is None:
-            ids = set()
-            if path.exists():
-                for line in path.read_bytes().splitlines():
-                    try:
-                        value = json.loads(line).get(key)
-                    except (ValueError, AttributeError):
-                        continue  # a broken line is the preset's business
-                    if isinstance(value, str):
-                        ids.add(value)
+        with self._guard:
+            ids = self._ids.get(path)
+        if ids is not None:
+            return ids
+        ids = set()
+        if path.exists():
+            for line in path.read_bytes().splitlines():
+                try:
+                    value = json.loads(line).get(key)
+                except (ValueError, AttributeError):
+                    continue  # a broken line is the preset's business
+                if isinstance(value, str):
+                    ids.add(value)
+        with self._guard:
             self._ids[path] = ids
             while len(self._ids) > REMEMBERED_FILES:
                 self._ids.pop(next(iter(self._ids)))
@@ -88,13 +91,12 @@ class LandingAppender:
         """Append `record` unless its `key` value is already in the file; True when written. Durable on return."""
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         record_id = record[key]
-        with self._lock_for(path):
-            if record_id in self._known_ids(path, key):
-                written = False
-            else:
+        with self._lock_for(path):  # callers of one file queue here; _known_ids reads it once under this lock
+            known = self._known_ids(path, key)
+            written = record_id not in known
+            if written:
                 _append_line(path, line)
-                self._ids[path].add(record_id)
-                written = True
+                known.add(record_id)
         # outside the lock, so concurrent requests share the disk flushes; fsync covers every earlier write
         _fsync_file(path)
         return written
