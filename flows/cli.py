@@ -154,8 +154,12 @@ def _with_progress(total: int, label: str, work, describe):
 
 
 def _parse_as_of(value: Optional[str]) -> date:
+    """--as-of as a date; default today in the organisation's timezone."""
     if value is None:
-        return date.today()
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        return datetime.now(ZoneInfo(settings().organisation.timezone)).date()
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -299,27 +303,37 @@ class CommandFailed(Exception):
     """A command finished its work but must report failure."""
 
 
-def main() -> None:
-    """Entry point: run the app and turn known errors into `Error: ...` and exit 1."""
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """Errors that become one `Error: ...` line; modules that import Prefect are looked up only if loaded."""
+    from legatura.flows.demo import DemoError
     from legatura.flows.prefect_runtime import PrefectUnavailable
     from legatura.transforms.channels import UnknownChannel
     from legatura.warehouse.db import WarehouseError
 
-    from legatura.flows.demo import DemoError
+    known = [ConfigError, WarehouseError, UnknownChannel, PrefectUnavailable, CommandFailed, FileNotFoundError,
+             DemoError]
+    from legatura.flows.receive import ReceiverError
 
-    known = (ConfigError, WarehouseError, UnknownChannel, PrefectUnavailable, CommandFailed,
-             FileNotFoundError, DemoError)
+    known.append(ReceiverError)
+    segment = sys.modules.get("legatura.flows.segment")
+    if segment is not None:
+        known.append(segment.SegmentError)
+    return tuple(known)
+
+
+def main() -> None:
+    """Entry point: run the app and turn known errors into `Error: ...` and exit 1."""
     try:
         app(standalone_mode=False)
-    except known as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise SystemExit(1) from None
     except typer.Abort:
         typer.echo("Aborted.", err=True)
         raise SystemExit(1) from None
-    except Exception as exc:  # click usage errors
+    except Exception as exc:
         import click
 
+        if isinstance(exc, _known_errors()):
+            typer.echo(f"Error: {exc}", err=True)
+            raise SystemExit(1) from None
         if isinstance(exc, click.ClickException):
             exc.show()
             raise SystemExit(exc.exit_code) from None

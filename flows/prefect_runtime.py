@@ -77,7 +77,7 @@ def quiet_environment(state_dir: Path) -> None:
 
 
 def ensure_server(state_dir: Path, timeout: float = 120.0,
-                  notify: Callable[[str], None] | None = None) -> str:
+                  notify: Callable[[str], None] | None = None, port: int | None = None) -> str:
     """Return the API URL of the running local server, starting it first if needed."""
     home = _home(state_dir)
     home.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ def ensure_server(state_dir: Path, timeout: float = 120.0,
             # started but not yet answering (another command started it): wait for it below
             url, pid = info["url"], info["pid"]
         else:
-            port = _free_port()
+            port = port or _free_port()
             url = f"http://127.0.0.1:{port}/api"
             env = {**os.environ, **QUIET_ENV, "PREFECT_HOME": str(home / "home")}
             env.pop("PREFECT_API_URL", None)
@@ -139,6 +139,10 @@ def stop_server(state_dir: Path) -> bool:
 def configure(mode: str, state_dir: Path, timeout: float,
               notify: Callable[[str], None] | None = None) -> str:
     """Point this process's Prefect at the right API before `import prefect`; returns a description."""
+    if "prefect" in sys.modules and not os.environ.get("PREFECT_API_URL"):
+        # Prefect reads its settings once, at import: set afterwards, they would be ignored and every
+        # flow would start a temporary server of its own
+        raise PrefectUnavailable("internal error: Prefect was imported before legatura configured it")
     quiet_environment(state_dir)
     if os.environ.get("PREFECT_API_URL"):
         return f"Prefect API {os.environ['PREFECT_API_URL']}"

@@ -138,7 +138,7 @@ def compute_segments(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: 
     """Evaluate every segment file as of `as_of` and move membership and history to match, set-based."""
     started = time.perf_counter()
     files = segment_files(segments_dir or SEGMENTS_DIR)
-    _check_moves_forward(con, as_of)
+    _rewind_to(con, as_of)
     _write_parameters(con, settings, as_of)
     summary = SegmentSummary(as_of=as_of)
     try:
@@ -164,13 +164,20 @@ def compute_segments(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: 
     return summary
 
 
-def _check_moves_forward(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
-    last = con.execute("SELECT max(as_of) FROM segment_runs WHERE status = 'ok'").fetchone()[0]
-    if last is not None and as_of < last:
-        raise SegmentError(
-            f"as-of {as_of} is before the last segment run ({last}); segment history only moves "
-            f"forward: use --as-of {last} or later"
-        )
+def _rewind_to(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """An as-of before the last run rewinds history to that date (stays after it are undone), then recomputes."""
+    last = con.execute("SELECT max(as_of) FROM segment_runs WHERE status = 'ok'").fetchall()[0][0]
+    if last is None or as_of >= last:
+        return
+    con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM segment_history WHERE entered_at > ?", [as_of])
+    con.execute("UPDATE segment_history SET exited_at = NULL WHERE exited_at > ?", [as_of])
+    con.execute("DELETE FROM segment_membership")
+    con.execute("INSERT INTO segment_membership (contact_id, segment, since) "
+                "SELECT contact_id, segment, min(entered_at) FROM segment_history WHERE exited_at IS NULL "
+                "GROUP BY contact_id, segment ORDER BY contact_id, segment")
+    con.execute("DELETE FROM segment_runs WHERE as_of > ?", [as_of])
+    con.execute("COMMIT")
 
 
 def _write_parameters(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> None:

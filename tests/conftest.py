@@ -3,12 +3,31 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from legatura.flows import prefect_runtime
 from legatura.flows.config import Settings
 from legatura.warehouse import db
+
+
+def _prefect_endpoint() -> tuple[Path, int]:
+    if "_LEGATURA_TEST_PREFECT" in os.environ:  # this module imported a second time (tests.conftest)
+        state, port = os.environ["_LEGATURA_TEST_PREFECT"].rsplit("|", 1)
+        return Path(state), int(port)
+    state = Path(os.environ.get("LEGATURA_TEST_PREFECT_STATE") or tempfile.mkdtemp(prefix="legatura-prefect-"))
+    info = prefect_runtime.server_info(state)
+    if info and prefect_runtime._pid_alive(info["pid"]):
+        return state, info["port"]
+    return state, prefect_runtime._free_port()
+
+
+_PREFECT_STATE, _PREFECT_PORT = _prefect_endpoint()
+os.environ["_LEGATURA_TEST_PREFECT"] = f"{_PREFECT_STATE}|{_PREFECT_PORT}"
+os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{_PREFECT_PORT}/api"
+prefect_runtime.quiet_environment(_PREFECT_STATE)
 
 DATA = Path(__file__).parent / "data"
 FORMATS = DATA / "formats"
@@ -61,18 +80,14 @@ def copy_sample(src: Path, dest_dir: Path, name: str | None = None) -> Path:
 
 
 @pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory):
-    """One local Prefect server for the whole session (started on demand, as the CLI does)."""
-    from legatura.flows import prefect_runtime
+def prefect_api():
+    """One local Prefect server for the whole session (started on demand, as the CLI does).
 
-    state = Path(os.environ.get("LEGATURA_TEST_PREFECT_STATE", tmp_path_factory.mktemp("prefect-state")))
-    url = prefect_runtime.ensure_server(state, timeout=180)
-    old = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = url
+    Its URL is fixed when this module is imported, before any test imports Prefect: Prefect reads its
+    settings once, at import. Set LEGATURA_TEST_PREFECT_STATE to a folder to reuse a server across runs.
+    """
+    url = prefect_runtime.ensure_server(_PREFECT_STATE, timeout=240, port=_PREFECT_PORT)
+    assert url == os.environ["PREFECT_API_URL"], (url, os.environ["PREFECT_API_URL"])
     yield url
-    if old is None:
-        os.environ.pop("PREFECT_API_URL", None)
-    else:
-        os.environ["PREFECT_API_URL"] = old
     if "LEGATURA_TEST_PREFECT_STATE" not in os.environ:
-        prefect_runtime.stop_server(state)
+        prefect_runtime.stop_server(_PREFECT_STATE)

@@ -224,11 +224,18 @@ def test_segments_rerun_of_a_date_corrects_that_date(people, settings):
     ).fetchone() == (AS_OF,)
 
 
-def test_segments_refuse_an_as_of_before_the_last_run(people, settings):
-    compute_segments(people, settings, AS_OF)
+def test_segments_as_of_before_the_last_run_rewinds_history(people, settings):
+    first = compute_segments(people, settings, AS_OF)
+    memberships = people.execute("SELECT * FROM segment_membership ORDER BY ALL").fetchall()
+    history = people.execute("SELECT * FROM segment_history ORDER BY ALL").fetchall()
+    compute_segments(people, settings, date(2027, 6, 1))
+    assert people.execute("SELECT * FROM segment_history ORDER BY ALL").fetchall() != history
 
-    with pytest.raises(SegmentError, match=r"as-of 2026-03-01 is before the last segment run \(2026-03-15\)"):
-        compute_segments(people, settings, date(2026, 3, 1))
+    # back to the first date: the same membership and history as if the later run never happened
+    again = compute_segments(people, settings, AS_OF)
+    assert people.execute("SELECT * FROM segment_membership ORDER BY ALL").fetchall() == memberships
+    assert people.execute("SELECT * FROM segment_history ORDER BY ALL").fetchall() == history
+    assert {c.segment: c.members for c in again.counts} == {c.segment: c.members for c in first.counts}
 
 
 # -- analysts' own segment files ------------------------------------------------------------------

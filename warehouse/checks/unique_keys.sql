@@ -8,3 +8,7 @@ union all
 select 'volunteer_shifts', shift_id, count(*) from volunteer_shifts group by all having count(*) > 1
 union all
 select 'consent_events', event_id, count(*) from consent_events group by all having count(*) > 1
+union all
+select 'message_responses', message_id, count(*) from message_responses group by all having count(*) > 1
+union all
+select 'request_answers', interaction_id, count(*) from request_answers group by all having count(*) > 1
