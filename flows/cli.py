@@ -96,6 +96,8 @@ def _progress_printer(total_hint: int | None = None):
             return f"{summary.path}: FAILED, quarantined whole: {summary.error}"
         if summary.status == "unchanged":
             return f"{summary.path}: already ingested, unchanged"
+        if summary.status == "skipped":
+            return f"{summary.path}: skipped, {summary.error}"
         return (f"{summary.path} [{summary.channel}]: read {summary.rows_read}, loaded {summary.rows_ingested}, "
                 f"duplicate {summary.rows_duplicate}, quarantined {summary.rows_quarantined}")
 

@@ -16,6 +16,9 @@ from legatura.transforms.channels import PRESETS, UnknownChannel, preset_module
 from legatura.warehouse.db import open_for_write
 
 SKIPPED_NAMES = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*")
+# inside a folder these are documents, pictures and settings, never exports: listed as skipped, not read
+NOT_EXPORTS = (".md", ".toml", ".ini", ".cfg", ".pdf", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".heic",
+               ".mp4", ".mov", ".mp3", ".ogg", ".doc", ".docx", ".odt", ".xls", ".xlsx", ".ods", ".zip")
 
 
 @dataclass
@@ -23,6 +26,7 @@ class SourceFile:
     path: Path
     channel: str | None
     problem: str | None = None   # why the channel could not be told (the file is then quarantined whole)
+    skipped: bool = False        # a document or picture inside a folder: not an export, not read
 
 
 def _landing_channel(path: Path, settings: Settings) -> str | None:
@@ -74,6 +78,9 @@ def discover(paths: Iterable[Path], settings: Settings, channel: str | None = No
                 if p.is_file() and not _is_skipped(p) and "tmp" not in p.relative_to(path).parts[:-1]
             )
         for file in files:
+            if file is not path and file.suffix.lower() in NOT_EXPORTS:
+                found.append(SourceFile(file, None, f"not an export ({file.suffix.lower()} file)", skipped=True))
+                continue
             if channel:
                 found.append(SourceFile(file, channel))
                 continue
@@ -87,6 +94,8 @@ def discover(paths: Iterable[Path], settings: Settings, channel: str | None = No
 
 def ingest_source(con: duckdb.DuckDBPyConnection, source: SourceFile, settings: Settings) -> FileSummary:
     """Ingest one discovered file; a file of unknown channel is quarantined whole and recorded as failed."""
+    if source.skipped:
+        return FileSummary(path=str(source.path), channel="-", status="skipped", error=source.problem)
     if source.channel is None:
         return record_unreadable(con, source.path, "unknown", source.problem or "unknown channel")
     return ingest_file(con, source.path, source.channel, settings)
