@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import polars as pl
-
 from legatura.flows.config import Settings
 from legatura.flows.load import ingest_file
 from legatura.warehouse import db

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
 from legatura.flows.config import ConfigError, Settings, load_settings
 
 app = typer.Typer(

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-
 from legatura.flows.config import Settings
 from legatura.flows.load import FileSummary, ingest_file, record_unreadable
 from legatura.transforms.channels import PRESETS, UnknownChannel, preset_module
 from legatura.warehouse.db import open_for_write
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 SKIPPED_NAMES = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*")
 # inside a folder these are documents, pictures and settings, never exports: listed as skipped, not read

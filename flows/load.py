@@ -8,10 +8,9 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-
 from legatura.flows.config import Settings
 from legatura.transforms import identity
-from legatura.transforms.canonical import KEYS, LIAISON, PARTY, TABLES, conform
+from legatura.transforms.canonical import KEYS, LIAISON, PARTY, conform
 from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult, UnknownChannel, preset_module
 from legatura.transforms.validate import validate_frames
 from legatura.warehouse.db import fetch_one, query_frame

@@ -5,11 +5,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from prefect import flow
-
 from legatura.flows.config import Settings
 from legatura.flows.ingest import IngestResult, ingest_flow
 from legatura.flows.load import FileSummary
+from prefect import flow
 
 
 @dataclass

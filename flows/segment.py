@@ -9,11 +9,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
-from prefect import flow, get_run_logger
-
 from legatura.flows.config import Settings
 from legatura.transforms.segments import segment_name_problem, segment_parameters
 from legatura.warehouse.db import SQL_ROOT, open_for_write
+from prefect import flow, get_run_logger
 
 SEGMENTS_DIR = SQL_ROOT / "segments"
 

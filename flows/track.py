@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import duckdb
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-
 from legatura.flows.config import ConfigError, Settings
 from legatura.transforms.tracking import (
     REPLY_CLOCK_SKEW,
@@ -19,6 +16,8 @@ from legatura.transforms.tracking import (
     working_calendar,
 )
 from legatura.warehouse.db import open_for_write
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 
 @dataclass(frozen=True)

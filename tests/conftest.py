@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from legatura.flows import prefect_runtime
 from legatura.flows.config import Settings
 from legatura.warehouse import db

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from legatura.transforms.channels import email
+
 from tests.conftest import DATA, copy_sample
 
 NASTY = DATA / "email"

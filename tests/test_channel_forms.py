@@ -6,8 +6,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from legatura.transforms.channels import forms
+
 from tests.conftest import copy_sample
 
 DATA = Path(__file__).parent / "data" / "forms"

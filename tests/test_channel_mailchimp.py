@@ -5,7 +5,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
-
 from legatura.transforms.channels import mailchimp
 
 DATA = Path(__file__).parent / "data" / "mailchimp"

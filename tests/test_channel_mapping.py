@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from legatura.flows.config import Settings
 from legatura.transforms.channels import mapping
 

@@ -5,7 +5,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from legatura.transforms.channels import paypal
 
 DATA = Path(__file__).parent / "data" / "paypal"

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from legatura.flows.config import Settings
 from legatura.transforms.channels import twilio
+
 from tests.conftest import copy_sample
 
 DATA = Path(__file__).parent / "data" / "twilio"

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from legatura.flows.cli import app
+from typer.testing import CliRunner
 
 runner = CliRunner()
 EXE = Path(sys.executable).with_name("legatura")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from legatura.flows.demo import BROKEN_RECORDS, CHANNELS, DemoError, generate_demo_data, run_demo
 from legatura.transforms.channels import preset_module
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-
 from legatura.transforms.identity import resolve
 
 PARTY_SCHEMA = {"rec": pl.Int64, "email": pl.String, "phone": pl.String, "facebook_ref": pl.String,

@@ -9,10 +9,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from legatura.flows.receive import MAX_BODY_BYTES, Receiver, ReceiverError, serve_receiver
 from legatura.transforms.channels import events
 from legatura.warehouse import db
+
 from tests.test_watch import wait_for, watch_in_thread
 
 DATA = Path(__file__).parent / "data"

@@ -4,7 +4,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from legatura.flows.track import compute_response_times
 from legatura.warehouse.db import check_invariants
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from legatura.flows.config import Settings
 from legatura.flows.segment import SegmentError, compute_segments, segment_warehouse
 from legatura.transforms.segments import (

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from legatura.flows.config import Settings
 from legatura.flows.track import TrackSummary, compute_response_times
 from legatura.transforms.tracking import CalendarError, describe_seconds, is_auto_reply, working_calendar
@@ -344,9 +343,8 @@ def test_describe_seconds():
 
 @pytest.mark.prefect
 def test_track_flow_runs_and_publishes_snapshot(prefect_api, settings):
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     from legatura.flows.track import track_flow
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     con = db.connect(settings.warehouse.path)
     db.migrate(con)

@@ -7,7 +7,6 @@ import textwrap
 import time
 
 import duckdb
-
 from legatura.warehouse import db
 
 CONTRACT = {

@@ -7,9 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-
 from legatura.flows.watch import (
-    LandingWatcher, StabilityTracker, already_in_ledger, landed_channel, signature_of, watch,
+    LandingWatcher,
+    StabilityTracker,
+    already_in_ledger,
+    landed_channel,
+    signature_of,
+    watch,
 )
 from legatura.warehouse import db
 

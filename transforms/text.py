@@ -232,3 +232,35 @@ def raw_lines(frame: pl.DataFrame, delimiter: str = ",") -> pl.Series:
     return frame.select(
         pl.concat_str([pl.col(c).fill_null("") for c in frame.columns], separator=delimiter)
     ).to_series()
+
+
+def read_export(raw: bytes, source: str) -> tuple[pl.DataFrame, list[str], str]:
+    """A CSV export as a frame of its string columns plus record_no, source_line and `ragged` (the reason
+    a row has more fields than the header, else null); also the data columns and the delimiter.
+
+    Shared by the CSV presets (paypal, mailchimp, forms, mappings).
+    """
+    rows, lines, _ = read_csv_bytes(raw, source)
+    header = raw.split(b"\n", 1)[0]
+    delimiter = sniff_delimiter(decode_text(header)[0].lstrip("\ufeff"))
+    columns = [c for c in rows.columns if c != RAGGED]
+    frame = rows.with_row_index("record_no").with_columns(
+        record_no=pl.col("record_no").cast(pl.Int64),
+        source_line=pl.Series(lines, dtype=pl.Int64).cast(pl.String),
+        ragged=(pl.format("the row has {}", pl.col(RAGGED)) if RAGGED in rows.columns
+                else pl.lit(None, pl.String)),
+    )
+    return frame.drop(RAGGED, strict=False), columns, delimiter
+
+
+def quarantined(rejected: pl.DataFrame, columns: list[str], delimiter: str,
+                rows: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Quarantine rows (line_or_key, reason, raw) of rejected records, raw re-joined as in the file.
+
+    `rejected` has source_line and reason, and either the file's columns or record_no to find them in `rows`.
+    """
+    if rows is not None:
+        rejected = rejected.select("record_no", "source_line", "reason").join(
+            rows.select("record_no", *columns), on="record_no", how="left", maintain_order="left")
+    return rejected.select(line_or_key=pl.col("source_line"), reason=pl.col("reason"),
+                           raw=raw_lines(rejected.select(columns), delimiter))

@@ -45,11 +45,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
 import polars as pl
-
 from legatura.transforms.canonical import TABLES
 from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult
 from legatura.transforms.text import CEDILLA_TO_COMMA, EMAIL_RE, decode_text, row_hash
-
 from legatura.transforms.tracking import is_auto_reply
 
 if TYPE_CHECKING:

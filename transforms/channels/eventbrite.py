@@ -12,10 +12,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import polars as pl
-
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.text import (
-    decode_text, normalise_email, normalise_phones, parse_offset_time, raw_lines, read_csv_text, valid_email,
+    decode_text,
+    normalise_email,
+    normalise_phones,
+    parse_offset_time,
+    raw_lines,
+    read_csv_text,
+    valid_email,
 )
 
 if TYPE_CHECKING:

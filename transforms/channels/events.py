@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 import phonenumbers
 import polars as pl
-
 from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult
 from legatura.transforms.text import EMAIL_RE, decode_text, normalise_email, normalise_phones, parse_offset_time
 

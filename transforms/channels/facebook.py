@@ -13,7 +13,6 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.text import fold_header, row_hash
 

@@ -17,11 +17,19 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 import polars as pl
-
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.text import (
-    RAGGED, decode_text, fold_header, normalise_email, normalise_phones, parse_local_time, parse_offset_time,
-    raw_lines, read_csv_bytes, row_hash, sniff_delimiter, valid_email,
+    decode_text,
+    fold_header,
+    normalise_email,
+    normalise_phones,
+    parse_local_time,
+    parse_offset_time,
+    quarantined,
+    read_export,
+    row_hash,
+    sniff_delimiter,
+    valid_email,
 )
 
 if TYPE_CHECKING:
@@ -53,38 +61,6 @@ UNPADDED_RE = r"^\s*\d/|^\s*\d{1,2}/\d/|\s\d:"
 
 class NotAFormsExport(Exception):
     """The file has no Timestamp column or no column that says who wrote (email or phone)."""
-
-
-def read_export(raw: bytes, source: str) -> tuple[pl.DataFrame, list[str], str]:
-    """A CSV export as a frame of its string columns plus record_no, source_line and `ragged` (the reason
-    a row has more fields than the header, else null); also the data columns and the delimiter.
-
-    Shared by the CSV presets (paypal, mailchimp, forms, mappings).
-    """
-    rows, lines, _ = read_csv_bytes(raw, source)
-    header = raw.split(b"\n", 1)[0]
-    delimiter = sniff_delimiter(decode_text(header)[0].lstrip("\ufeff"))
-    columns = [c for c in rows.columns if c != RAGGED]
-    frame = rows.with_row_index("record_no").with_columns(
-        record_no=pl.col("record_no").cast(pl.Int64),
-        source_line=pl.Series(lines, dtype=pl.Int64).cast(pl.String),
-        ragged=(pl.format("the row has {}", pl.col(RAGGED)) if RAGGED in rows.columns
-                else pl.lit(None, pl.String)),
-    )
-    return frame.drop(RAGGED, strict=False), columns, delimiter
-
-
-def quarantined(rejected: pl.DataFrame, columns: list[str], delimiter: str,
-                rows: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Quarantine rows (line_or_key, reason, raw) of rejected records, raw re-joined as in the file.
-
-    `rejected` has source_line and reason, and either the file's columns or record_no to find them in `rows`.
-    """
-    if rows is not None:
-        rejected = rejected.select("record_no", "source_line", "reason").join(
-            rows.select("record_no", *columns), on="record_no", how="left", maintain_order="left")
-    return rejected.select(line_or_key=pl.col("source_line"), reason=pl.col("reason"),
-                           raw=raw_lines(rejected.select(columns), delimiter))
 
 
 def plain_header(name: str) -> str:

@@ -32,12 +32,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.channels.forms import (
-    guess_time_format, parse_time, plain_header, quarantined, read_export, requests_from_fields, ticked,
+    guess_time_format,
+    parse_time,
+    plain_header,
+    requests_from_fields,
+    ticked,
 )
-from legatura.transforms.text import normalise_email, normalise_phones, parse_number, row_hash, valid_email
+from legatura.transforms.text import (
+    normalise_email,
+    normalise_phones,
+    parse_number,
+    quarantined,
+    read_export,
+    row_hash,
+    valid_email,
+)
 
 if TYPE_CHECKING:
     from legatura.flows.config import Settings

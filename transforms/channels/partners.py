@@ -14,10 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import yaml
-
 from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult
 from legatura.transforms.text import (
-    decode_text, normalise_email, normalise_phones, raw_lines, read_csv_text, sniff_delimiter, valid_email,
+    decode_text,
+    normalise_email,
+    normalise_phones,
+    raw_lines,
+    read_csv_text,
+    sniff_delimiter,
+    valid_email,
 )
 
 if TYPE_CHECKING:

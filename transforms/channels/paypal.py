@@ -13,10 +13,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import polars as pl
-
 from legatura.transforms.channels import ParseResult
-from legatura.transforms.channels.forms import quarantined, read_export
-from legatura.transforms.text import normalise_email, normalise_phones, parse_number, valid_email
+from legatura.transforms.text import (
+    normalise_email,
+    normalise_phones,
+    parse_number,
+    quarantined,
+    read_export,
+    valid_email,
+)
 
 if TYPE_CHECKING:
     from legatura.flows.config import Settings

@@ -4,10 +4,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import polars as pl
-
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.text import (
-    RAGGED, normalise_email, parse_number, parse_utc_time, raw_lines, read_csv_bytes, valid_email,
+    RAGGED,
+    normalise_email,
+    parse_number,
+    parse_utc_time,
+    raw_lines,
+    read_csv_bytes,
+    valid_email,
 )
 
 if TYPE_CHECKING:

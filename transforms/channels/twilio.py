@@ -5,7 +5,6 @@ import json
 from typing import TYPE_CHECKING
 
 import polars as pl
-
 from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult
 from legatura.transforms.text import decode_text, normalise_phones, parse_offset_time
 

@@ -9,11 +9,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import polars as pl
-
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.text import (
-    decode_text, fold_header, normalise_email, normalise_phones, parse_number, raw_lines, read_csv_text,
-    row_hash, sniff_delimiter, valid_email,
+    decode_text,
+    fold_header,
+    normalise_email,
+    normalise_phones,
+    parse_number,
+    raw_lines,
+    read_csv_text,
+    row_hash,
+    sniff_delimiter,
+    valid_email,
 )
 
 if TYPE_CHECKING:
