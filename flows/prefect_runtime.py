@@ -74,6 +74,7 @@ def quiet_environment(state_dir: Path) -> None:
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("PREFECT_HOME", str(_home(state_dir) / "home"))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
 def ensure_server(state_dir: Path, timeout: float = 120.0,

@@ -25,6 +25,15 @@ class UnreadableFile(Exception):
     """The file cannot be read as text or as a table at all."""
 
 
+def source_lines(raw: bytes, line_numbers: list[int], limit: int = 10_000) -> list[str]:
+    """The original text of the given 1-based lines (for a quarantined record's `raw`), decoded."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    lines = raw.split(b"\n")
+    text_of = lambda i: decode_text(lines[i - 1].rstrip(b"\r"))[0][:limit] if 0 < i <= len(lines) else ""  # noqa: E731
+    return [text_of(i) for i in line_numbers]
+
+
 def decode_text(raw: bytes) -> tuple[str, str]:
     """Bytes to text: UTF-8 (with or without BOM), else Windows-1250 / ISO-8859-2 with ş ţ folded to ș ț."""
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -55,42 +64,64 @@ def read_csv_text(text: str, source: str) -> tuple[pl.DataFrame, list[int]]:
     return _read_csv(text.encode("utf-8"), source)
 
 
-def read_csv_bytes(raw: bytes, source: str) -> tuple[pl.DataFrame, list[int], str]:
-    """Decode (UTF-8 with/without BOM, cp1250, ISO-8859-2) and parse a CSV export; returns the encoding too."""
+def read_csv_bytes(raw: bytes, source: str, columns: list[str] | None = None
+                   ) -> tuple[pl.DataFrame, list[int], str]:
+    """Decode (UTF-8 with/without BOM, cp1250, ISO-8859-2) and parse a CSV export; returns the encoding too.
+
+    Polars reads UTF-8 bytes directly (and refuses invalid UTF-8), so a big UTF-8 export is never
+    decoded in Python; anything else is decoded first.
+    """
+    encoding = "utf-8"
     if raw.startswith(b"\xef\xbb\xbf"):
         raw, encoding = raw[3:], "utf-8-sig"
-    else:
-        try:
-            raw.decode("utf-8")
-            encoding = "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = decode_text(raw)
-            raw = text.encode("utf-8")
-    frame, lines = _read_csv(raw, source)
+    if not raw.strip():
+        raise UnreadableFile(f"{source}: the file is empty")
+    if b"\r" in raw and b"\r\n" not in raw:  # old Mac line ends
+        raw = raw.replace(b"\r", b"\n")
+    first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
+    delimiter = ";" if first.count(b";") > first.count(b",") else ","
+    parsed = _read_csv_fast(raw, delimiter, columns)
+    if parsed is not None:
+        return parsed[0], parsed[1], encoding
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text, encoding = decode_text(raw)
+        parsed = _read_csv_fast(text.encode("utf-8"), delimiter, columns)
+        if parsed is not None:
+            return parsed[0], parsed[1], encoding
+    frame, lines = _read_csv_slow(text.replace("\r\n", "\n"), delimiter, source)
     return frame, lines, encoding
 
 
 def _read_csv(data: bytes, source: str) -> tuple[pl.DataFrame, list[int]]:
-    if not data.strip():
-        raise UnreadableFile(f"{source}: the file is empty")
-    if b"\r" in data and b"\r\n" not in data:  # old Mac line ends
-        data = data.replace(b"\r", b"\n")
-    first = data[: data.find(b"\n")] if b"\n" in data else data
-    delimiter = ";" if first.count(b";") > first.count(b",") else ","
+    frame, lines, _ = read_csv_bytes(data, source)
+    return frame, lines
+
+
+def _read_csv_fast(data: bytes, delimiter: str, columns: list[str] | None = None
+                   ) -> tuple[pl.DataFrame, list[int]] | None:
+    """Polars' reader, when every record is one line (so line numbers are known); else None."""
+    selected = None
+    if columns is not None:
+        header_line = data[: data.find(b"\n")].decode("utf-8", errors="replace").rstrip("\r")
+        header = next(csv.reader([header_line], delimiter=delimiter))
+        wanted = set(columns)
+        selected = [name for name in header if name.lstrip("\ufeff").strip() in wanted]
+        if len(set(selected)) != len(selected):
+            selected = None  # repeated header names: read everything and let the preset complain
     try:
         frame = pl.read_csv(data, separator=delimiter, infer_schema=False, quote_char='"',
-                            truncate_ragged_lines=False, raise_if_empty=True)
-    except Exception:  # noqa: BLE001 - ragged or oddly quoted rows: the tolerant reader decides
-        frame = None
+                            truncate_ragged_lines=False, raise_if_empty=True, columns=selected)
+    except Exception:  # noqa: BLE001 - invalid UTF-8, ragged or oddly quoted rows: the caller decides
+        return None
     newlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    if frame is not None and newlines == frame.height + 1:
-        # no line breaks inside fields (and no blank lines): record i starts on line i + 2
-        # Polars already reads an empty field as null
-        frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
-        # one chunk: Polars 2.1 can panic formatting strings over a filtered multi-chunk frame
-        return frame.rechunk(), list(range(2, frame.height + 2))
-    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    return _read_csv_slow(text, delimiter, source)
+    if newlines != frame.height + 1:
+        return None  # line breaks inside fields, or blank lines: the record-by-record reader numbers them
+    # Polars already reads an empty field as null
+    frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
+    # one chunk: Polars 2.1 can panic formatting strings over a filtered multi-chunk frame
+    return frame.rechunk(), list(range(2, frame.height + 2))
 
 
 def _read_csv_slow(text: str, delimiter: str, source: str) -> tuple[pl.DataFrame, list[int]]:

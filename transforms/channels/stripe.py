@@ -10,8 +10,8 @@ from legatura.transforms.text import (
     normalise_email,
     parse_number,
     parse_utc_time,
-    raw_lines,
     read_csv_bytes,
+    source_lines,
     valid_email,
 )
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from legatura.flows.config import Settings
 
 REQUIRED = ["id", "Created date (UTC)", "Amount", "Currency", "Status"]
+USED = [*REQUIRED, "Amount Refunded", "Refunded date (UTC)", "Customer Email", "Customer Description", "Card Name",
+        "Invoice ID", "campaign (metadata)"]
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -32,7 +34,7 @@ def detect(name: str, head: bytes) -> bool:
 
 
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
-    rows, lines, _ = read_csv_bytes(raw, source)
+    rows, lines, _ = read_csv_bytes(raw, source, columns=USED)
     missing = [c for c in REQUIRED if c not in rows.columns]
     if missing:
         raise NotAStripeExport(f"{source}: not a Stripe payments export, missing columns {missing}")
@@ -71,7 +73,9 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     reason = pl.when(checks[0][0].fill_null(True)).then(checks[0][1])
     for check, text in checks[1:]:
         reason = reason.when(check.fill_null(True)).then(text)
-    bad = bad.with_columns(reason=reason, raw=raw_lines(bad.select(rows.columns)))
+    bad = bad.with_columns(reason=reason)
+    bad = bad.with_columns(raw=pl.Series(source_lines(raw, [int(n) for n in bad.get_column("source_line")]),
+                                         dtype=pl.String))
     good = frame.filter(~pl.col("failed"))
     gifts = good.filter(pl.col("status") != "failed")
 
