@@ -40,6 +40,10 @@ def detect_channel(path: Path, settings: Settings) -> str:
     """landing/<channel>/ names it; else a mapping whose `match` glob fits; else the first preset that knows it."""
     landing = _landing_channel(path, settings)
     if landing:
+        if landing not in PRESETS and landing not in settings.mappings:
+            raise UnknownChannel(
+                f"{path}: landing/{landing}/ names no channel; use a preset folder ({', '.join(PRESETS)}) "
+                f"or add a [mappings.{landing}] section to legatura.toml")
         return landing
     for name, mapping in settings.mappings.items():
         pattern = mapping.get("match")

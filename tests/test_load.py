@@ -59,3 +59,18 @@ def test_stripe_row_with_empty_date_is_quarantined_with_reason(ingest, warehouse
     assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (3, 1, 2)
     reasons = warehouse.execute("SELECT line_or_key, reason FROM quarantine ORDER BY 1").fetchall()
     assert reasons == [("2", "date '' is not YYYY-MM-DD HH:MM:SS"), ("3", "8 fields where the header has 7")]
+
+
+def test_unknown_landing_folder_quarantines_its_files_and_goes_on(ingest, warehouse, settings, formats):
+    stray = settings.landing.path / "banca"
+    stray.mkdir(parents=True)
+    (stray / "extras.csv").write_text("Data,Suma\n01.02.2026,100\n")
+    good = settings.landing.path / "stripe"
+    good.mkdir()
+    copy_sample(formats / "stripe" / "unified_payments_2026-11-12.csv", good)
+    summaries = {s.path.rsplit("/", 1)[-1]: s for s in ingest(settings.landing.path)}
+    assert summaries["extras.csv"].status == "failed"
+    assert "landing/banca/ names no channel" in summaries["extras.csv"].error
+    assert summaries["unified_payments_2026-11-12.csv"].rows_ingested == 9
+    assert warehouse.execute("SELECT reason FROM quarantine WHERE line_or_key = 'file'").fetchone()[0].startswith(
+        str(stray / "extras.csv"))
