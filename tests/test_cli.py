@@ -85,3 +85,9 @@ def test_ingest_prints_counts_and_json(tmp_path, formats, prefect_api):
     assert again.returncode == 0, again.stderr
     [summary] = json.loads(again.stdout)["files"]
     assert (summary["status"], summary["rows_duplicate"], summary["channel"]) == ("unchanged", 12, "stripe")
+
+
+def test_readme_documents_every_command():
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    for command in _commands():
+        assert f"legatura {' '.join(command)}" in readme or f"legatura {command[0]}" in readme, command

@@ -7,7 +7,6 @@ keyed by a hash of thread, sender, timestamp_ms and content; later downloads rep
 from __future__ import annotations
 
 import json
-import re
 import unicodedata
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,6 @@ from legatura.transforms.text import fold_header, row_hash
 if TYPE_CHECKING:
     from legatura.flows.config import Settings
 
-THREAD_FILE = re.compile(r"^message_\d+\.json$")
 
 
 class NotAFacebookThread(Exception):
@@ -27,7 +25,8 @@ class NotAFacebookThread(Exception):
 
 
 def detect(name: str, head: bytes) -> bool:
-    return bool(THREAD_FILE.match(PurePath(name).name)) and b'"participants"' in head and b'"messages"' in head
+    # message_1.json in a real export; any .json with a thread's keys when renamed
+    return name.lower().endswith(".json") and b'"participants"' in head and b'"messages"' in head
 
 
 def repair_mojibake(value: Any) -> Any:
