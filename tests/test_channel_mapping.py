@@ -181,3 +181,16 @@ def test_mapping_row_with_extra_fields_is_quarantined(ingest, warehouse, tmp_pat
     assert warehouse.execute("SELECT reason, raw FROM quarantine").fetchone() == (
         "the row has 10 fields where the header has 9", "OP-9;03.10.2026;Ion;ion@x.ro;;1.000;RON;;nu")
     assert float(warehouse.execute("SELECT amount FROM donations").fetchone()[0]) == 5.5
+
+
+def test_mapping_flat_section_maps_headers_without_a_columns_table(tmp_path):
+    """DESIGN's short form: `"Suma" = "amount"` lines straight in [mappings.<name>]."""
+    flat = {"target": "donations", "timestamp_format": "%d.%m.%Y", "currency": "RON",
+            "Data": "donated_at", "Suma": "amount", "E-mail": "email", "Donator": "full_name"}
+    settings = Settings(mappings={"simplu": flat})
+    raw = "Data;Donator;E-mail;Suma\n01.02.2026;Ana Pop;ana@x.ro;1.234,50\n".encode()
+    result = mapping.parse(raw, "simplu.csv", settings, "simplu")
+    [gift] = result.frames["donations"].select("amount", "currency", "email", "full_name").rows()
+    assert gift == (1234.5, "RON", "ana@x.ro", "Ana Pop")
+    with pytest.raises(mapping.MappingError, match="unknown keys"):
+        mapping.parse(raw, "simplu.csv", Settings(mappings={"x": {**flat, "Suma": "amountt"}}), "x")

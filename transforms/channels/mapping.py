@@ -89,6 +89,12 @@ def _target(name: str, mapping: dict[str, Any], fields: set[str]) -> str:
 
 def check_mapping(name: str, mapping: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """The target and the header -> field table of a section, or a MappingError saying what to fix."""
+    # DESIGN's short form: header = field lines straight in the section, without a .columns table
+    every_field = set().union(*FIELDS.values())
+    flat = {k: v for k, v in mapping.items() if k not in KEYS and isinstance(v, str) and v in every_field}
+    if flat:
+        mapping = {**{k: v for k, v in mapping.items() if k not in flat},
+                   "columns": {**flat, **dict(mapping.get("columns") or mapping.get("mapping") or {})}}
     unknown = sorted(set(mapping) - KEYS)
     if unknown:
         raise MappingError(f"[mappings.{name}] has unknown keys {unknown}; the keys are {sorted(KEYS)} "
