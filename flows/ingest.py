@@ -107,14 +107,8 @@ def ingest_source(con: duckdb.DuckDBPyConnection, source: SourceFile, settings: 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], settings: Settings,
                  channel: str | None = None,
                  progress: Callable[[FileSummary], None] | None = None) -> list[FileSummary]:
-    """Ingest every file under `paths` (one transaction per file); returns one summary per file."""
-    summaries = []
-    for source in discover(paths, settings, channel):
-        summary = ingest_source(con, source, settings)
-        summaries.append(summary)
-        if progress:
-            progress(summary)
-    return summaries
+    """Ingest every file under `paths` without Prefect (one transaction per file); one summary per file."""
+    return ingest_batch(con, discover(paths, settings, channel), settings, progress)
 
 
 @dataclass
@@ -133,21 +127,48 @@ class IngestResult:
         return {"files": len(self.files), **{k: sum(getattr(f, k) for f in self.files) for k in keys}}
 
 
-ingest_file_task = task(ingest_source, name="ingest-file", cache_policy=NO_CACHE)
+# a task per batch of files: a Maildir of 20,000 messages must not cost 20,000 task runs
+BATCH_FILES = 200
+BATCH_BYTES = 64 * 1024 * 1024
+
+
+def batches(sources: list[SourceFile]) -> list[list[SourceFile]]:
+    """Consecutive files grouped up to BATCH_FILES files or BATCH_BYTES bytes (a big file is a batch alone)."""
+    groups: list[list[SourceFile]] = []
+    size = 0
+    for source in sources:
+        bytes_ = source.path.stat().st_size if source.path.exists() else 0
+        if not groups or len(groups[-1]) >= BATCH_FILES or size + bytes_ > BATCH_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(source)
+        size += bytes_
+    return groups
+
+
+def ingest_batch(con: duckdb.DuckDBPyConnection, sources: list[SourceFile], settings: Settings,
+                 progress: Callable[[FileSummary], None] | None = None) -> list[FileSummary]:
+    """Ingest a batch of files, each in its own transaction."""
+    summaries = []
+    for source in sources:
+        summaries.append(ingest_source(con, source, settings))
+        if progress:
+            progress(summaries[-1])
+    return summaries
+
+
+ingest_batch_task = task(ingest_batch, name="ingest-files", cache_policy=NO_CACHE)
 
 
 @flow(name="ingest", validate_parameters=False)
 def ingest_flow(paths: list[Path], settings: Settings, channel: str | None = None,
                 progress: Callable[[FileSummary], None] | None = None,
                 notify: Callable[[str], None] | None = None) -> IngestResult:
-    """Take the write lock, ingest every file (one task per file), publish the analysts' snapshot."""
+    """Take the write lock, ingest every file (a task per batch of files), publish the analysts' snapshot."""
     sources = discover(paths, settings, channel)
-    summaries = []
+    summaries: list[FileSummary] = []
     with open_for_write(settings.warehouse.path, "legatura ingest", settings.warehouse.lock_timeout_seconds,
                         notify, snapshot_path=settings.warehouse.snapshot) as con:
-        for source in sources:
-            summary = ingest_file_task(con, source, settings)
-            summaries.append(summary)
-            if progress:
-                progress(summary)
+        for batch in batches(sources):
+            summaries.extend(ingest_batch_task(con, batch, settings, progress))
     return IngestResult(summaries)
