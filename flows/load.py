@@ -187,7 +187,7 @@ def _load_parsed(con, parsed: ParseResult, source: str, settings: Settings, summ
     merged_max = fetch_one(con, "SELECT coalesce(max(merged_contact_id), 0) + 1 FROM contact_merges")[0]
     resolution = identity.resolve(parties, existing.cast({"contact_id": pl.Int64}), max(next_id, merged_max))
     _apply_merges(con, resolution.merges, source)
-    _apply_contacts(con, resolution, source)
+    _apply_contacts(con, resolution, source, settings.organisation.language)
     summary.contacts_created = resolution.new_contacts.height
     summary.contacts_merged = resolution.merges.height
 
@@ -277,12 +277,14 @@ def _apply_merges(con, merges: pl.DataFrame, source: str) -> None:
     con.unregister("batch_merges")
 
 
-def _apply_contacts(con, resolution: identity.Resolution, source: str) -> None:
+def _apply_contacts(con, resolution: identity.Resolution, source: str, default_language: str) -> None:
     if resolution.new_contacts.height:
         con.register("batch_contacts", resolution.new_contacts.to_arrow())
+        # a contact's language is the organisation's until a source says otherwise
         con.execute("""
             INSERT INTO contacts (contact_id, full_name, email, phone, language, kind, first_source)
-            SELECT contact_id, full_name, email, phone, language, kind, ? FROM batch_contacts""", [source])
+            SELECT contact_id, full_name, email, phone, coalesce(language, ?), kind, ?
+            FROM batch_contacts""", [default_language, source])
         con.unregister("batch_contacts")
     if resolution.contact_updates.height:
         con.register("batch_updates", resolution.contact_updates.to_arrow())
