@@ -126,10 +126,12 @@ def ingest(
                             lambda progress: ingest_flow(paths, s, channel, progress=progress, notify=say),
                             describe)
     totals = result.totals()
+    tracking = [f"response times: {line}" for line in str(result.tracking).splitlines()] if result.tracking else []
     emit(result, as_json, [
         f"ingested {totals['files']} file(s): read {totals['rows_read']}, loaded {totals['rows_ingested']}, "
         f"duplicate {totals['rows_duplicate']}, quarantined {totals['rows_quarantined']}; "
         f"contacts created {totals['contacts_created']}, merged {totals['contacts_merged']}",
+        *tracking,
         f"snapshot for analysts: {s.warehouse.snapshot}",
     ])
     if result.failed:

@@ -116,6 +116,7 @@ class IngestResult:
     """Per-file summaries of one ingest run, with totals for the CLI."""
 
     files: list[FileSummary]
+    tracking: object | None = None   # the response-time headline when ingest also ran tracking
 
     @property
     def failed(self) -> list[FileSummary]:
@@ -163,12 +164,19 @@ ingest_batch_task = task(ingest_batch, name="ingest-files", cache_policy=NO_CACH
 @flow(name="ingest", validate_parameters=False)
 def ingest_flow(paths: list[Path], settings: Settings, channel: str | None = None,
                 progress: Callable[[FileSummary], None] | None = None,
-                notify: Callable[[str], None] | None = None) -> IngestResult:
-    """Take the write lock, ingest every file (a task per batch of files), publish the analysts' snapshot."""
+                notify: Callable[[str], None] | None = None, track: bool = True) -> IngestResult:
+    """Take the write lock, ingest every file (a task per batch of files), update response times when
+    anything new arrived, publish the analysts' snapshot."""
     sources = discover(paths, settings, channel)
     summaries: list[FileSummary] = []
     with open_for_write(settings.warehouse.path, "legatura ingest", settings.warehouse.lock_timeout_seconds,
                         notify, snapshot_path=settings.warehouse.snapshot) as con:
         for batch in batches(sources):
             summaries.extend(ingest_batch_task(con, batch, settings, progress))
-    return IngestResult(summaries)
+        result = IngestResult(summaries)
+        if track and result.totals()["rows_ingested"]:
+            # new interactions can answer requests or respond to our messages: keep the views current
+            from legatura.flows.track import compute_response_times_task
+
+            result.tracking = compute_response_times_task(con, settings)
+    return result

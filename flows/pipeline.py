@@ -47,7 +47,7 @@ def pipeline_flow(settings: Settings, as_of: date, progress: Callable[[FileSumma
 
     result = PipelineResult()
     folders = landing_folders(settings)
-    result.ingest = ingest_flow(folders, settings, None, progress=progress, notify=notify)
+    result.ingest = ingest_flow(folders, settings, None, progress=progress, notify=notify, track=False)
     result.failures.extend(f.error or f.path for f in result.ingest.failed)
     result.segments = segment_flow(settings, as_of)
     failed = getattr(result.segments, "failed", None)
