@@ -340,4 +340,17 @@ def main() -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             raise SystemExit(exc.exit_code) from None
-        raise
+        log = _write_crash_log(exc)
+        typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (traceback in {log})", err=True)
+        raise SystemExit(1) from None
+
+
+def _write_crash_log(exc: BaseException) -> Path:
+    """Keep the traceback of an unexpected error for a bug report; the terminal gets one line."""
+    import traceback
+
+    folder = (state.settings.prefect.state_dir if state.settings else Path(".legatura"))
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "last-error.log"
+    log.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    return log

@@ -112,9 +112,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, channel: str, settin
         _load_parsed(con, parsed, source, settings, summary)
         _write_ledger(con, summary, len(raw))
         con.execute("COMMIT")
-    except Exception:
+    except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - nothing half-written, run goes on
         con.execute("ROLLBACK")
-        raise
+        return record_unreadable(con, path, channel, f"file could not be loaded: {type(exc).__name__}: {exc}",
+                                 raw, traceback.format_exc(limit=5)[-4000:])
     return summary
 
 

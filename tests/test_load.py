@@ -74,3 +74,16 @@ def test_unknown_landing_folder_quarantines_its_files_and_goes_on(ingest, wareho
     assert summaries["unified_payments_2026-11-12.csv"].rows_ingested == 9
     assert warehouse.execute("SELECT reason FROM quarantine WHERE line_or_key = 'file'").fetchone()[0].startswith(
         str(stray / "extras.csv"))
+
+
+def test_a_file_the_warehouse_refuses_is_rolled_back_whole_and_quarantined(ingest, warehouse, tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("id,Created date (UTC),Amount,Amount Refunded,Currency,Status,Customer Email\n"
+                    "ch_1,2026-01-05 10:00:00,5.00,0.00,ron,Paid,a@x.ro\n"
+                    "ch_2,2026-01-05 10:00:00,100000000000000000000.00,0.00,ron,Paid,b@x.ro\n")
+    [summary] = ingest(path, channel="stripe")
+    assert summary.status == "failed" and "could not be loaded" in summary.error
+    # nothing half-written: not even the good row's contact or gift
+    assert warehouse.execute("SELECT (SELECT count(*) FROM contacts), (SELECT count(*) FROM donations)"
+                             ).fetchone() == (0, 0)
+    assert warehouse.execute("SELECT status, rows_quarantined FROM ingested_files").fetchall() == [("failed", 1)]
