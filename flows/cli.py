@@ -228,6 +228,50 @@ def run(
 
 
 @app.command()
+def sql(
+    query: Annotated[Optional[str], typer.Argument(help="SQL to run; without it, the tables and views are listed.")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (the default when not on a terminal).")] = False,
+) -> None:
+    """Query the analysts' read-only snapshot (no DuckDB command-line client needed).
+
+    Example: legatura sql "SELECT segment, count(*) FROM segment_membership GROUP BY 1 ORDER BY 1"
+    """
+    import csv as csv_module
+
+    import duckdb
+
+    s = settings()
+    if not s.warehouse.snapshot.exists():
+        raise CommandFailed(f"{s.warehouse.snapshot}: no snapshot yet; run `legatura init` or `legatura run` first")
+    con = duckdb.connect(str(s.warehouse.snapshot), read_only=True)
+    try:
+        if query is None:
+            query = ("SELECT table_name AS name, 'table' AS type, comment FROM duckdb_tables() "
+                     "UNION ALL SELECT view_name, 'view', comment FROM duckdb_views() WHERE NOT internal "
+                     "ORDER BY name")
+        try:
+            result = con.execute(query)
+        except duckdb.Error as exc:
+            raise CommandFailed(f"the query failed: {str(exc).strip().splitlines()[0]}") from None
+        columns = [d[0] for d in result.description or []]
+        rows = result.fetchall()
+    finally:
+        con.close()
+    if as_csv or not sys.stdout.isatty():
+        writer = csv_module.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, caption=f"{len(rows)} row(s) from {s.warehouse.snapshot}")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+@app.command()
 def watch() -> None:
     """Watch landing/<channel>/ and ingest each file once it is complete (until Ctrl-C).
 

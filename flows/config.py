@@ -172,9 +172,10 @@ def load_settings(config_path: str | os.PathLike | None = None, env: dict | None
                     f"{path}: [{secret_section}] {key} must not be in the file; "
                     f"set env LEGATURA_{secret_section.upper()}__{key.upper()} instead"
                 )
-    data = _merge(data, _from_env(env))
+    from_env = _from_env(env)
+    data = _merge(data, from_env)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -182,3 +183,21 @@ def load_settings(config_path: str | os.PathLike | None = None, env: dict | None
             f"{path if path.exists() else 'environment'}: setting {where}: {first['msg']} "
             f"(file key [{where.rsplit('.', 1)[0]}] or env LEGATURA_{where.upper().replace('.', '__')})"
         ) from exc
+    if explicit and path.parent != Path("."):
+        settings = _relative_to(settings, path.parent, from_env)
+    return settings
+
+
+PATH_KEYS = (("warehouse", "path"), ("warehouse", "snapshot"), ("landing", "path"), ("templates", "path"),
+             ("prefect", "state_dir"))
+
+
+def _relative_to(settings: Settings, folder: Path, from_env: dict) -> Settings:
+    """Relative paths of a config file elsewhere are relative to that file's folder (env values: to cwd)."""
+    updates: dict[str, dict[str, Path]] = {}
+    for section, key in PATH_KEYS:
+        value = getattr(getattr(settings, section), key)
+        if not value.is_absolute() and key not in from_env.get(section, {}):
+            updates.setdefault(section, {})[key] = folder / value
+    return settings.model_copy(update={
+        section: getattr(settings, section).model_copy(update=values) for section, values in updates.items()})

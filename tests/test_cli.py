@@ -92,3 +92,15 @@ def test_readme_documents_every_command():
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     for command in _commands():
         assert f"legatura {' '.join(command)}" in readme or f"legatura {command[0]}" in readme, command
+
+
+@pytest.mark.subprocess
+def test_sql_queries_the_snapshot_as_csv(tmp_path):
+    assert run_cli("init", cwd=tmp_path).returncode == 0
+    result = run_cli("sql", "SELECT count(*) AS n FROM contacts", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["n", "0"]
+    listing = run_cli("sql", cwd=tmp_path)
+    assert "segment_membership,table," in listing.stdout and "inbound_response_times,view," in listing.stdout
+    broken = run_cli("sql", "SELECT nope", cwd=tmp_path)
+    assert broken.returncode == 1 and broken.stderr.startswith("Error: the query failed: Binder Error")

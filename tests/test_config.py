@@ -40,3 +40,13 @@ def test_bad_value_names_the_key(tmp_path):
 def test_missing_explicit_config_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_paths_of_a_config_elsewhere_are_relative_to_its_folder(tmp_path):
+    folder = tmp_path / "ngo"
+    folder.mkdir()
+    (folder / "legatura.toml").write_text('[warehouse]\npath = "data/w.duckdb"\n')
+    s = load_settings(folder / "legatura.toml", env={"LEGATURA_LANDING__PATH": "inbox"})
+    assert s.warehouse.path == folder / "data" / "w.duckdb"
+    assert s.warehouse.snapshot == folder / "warehouse" / "analytics.duckdb"   # a default, also there
+    assert str(s.landing.path) == "inbox"                                      # env: relative to cwd
