@@ -1525,10 +1525,12 @@ class DemoResult:
             f"  landing folder   {self.landing}",
             f"  warehouse        {self.warehouse}",
             f"  snapshot         {self.snapshot}",
-            f"  SQL shell        duckdb -readonly {self.snapshot}",
+            f"  SQL              .venv/bin/legatura --config {self.config} sql \"select * from open_requests limit 5\"",
+            f"  SQL shell        duckdb -readonly {self.snapshot}   (DuckDB's own client, if installed)",
             f"  Python           import duckdb; con = duckdb.connect({str(self.snapshot)!r}, read_only=True); "
             "con.sql('select segment, count(*) from segment_membership group by all').show()",
-            "  quarantine       select source_file, line_or_key, reason from quarantine",
+            f"  quarantine       .venv/bin/legatura --config {self.config} sql "
+            "\"select source_file, line_or_key, reason from quarantine\"",
             f"  configuration    {self.config} (cd {self.workdir} && legatura run)",
         ]
         out += [f"FAILED: {f}" for f in self.failures]
