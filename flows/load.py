@@ -12,6 +12,7 @@ from legatura.flows.config import Settings
 from legatura.transforms import identity
 from legatura.transforms.canonical import KEYS, LIAISON, PARTY, conform
 from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult, UnknownChannel, preset_module
+from legatura.transforms.text import row_hash
 from legatura.transforms.validate import validate_frames
 from legatura.warehouse.db import fetch_one, query_frame
 
@@ -19,13 +20,13 @@ from legatura.warehouse.db import fetch_one, query_frame
 TARGET = {
     "interactions": "interactions", "donations": "donations", "refunds": "donation_refunds",
     "shifts": "volunteer_shifts", "partners": "partners", "consents": "consent_events",
-    "suppressions": "suppressions",
+    "suppressions": "suppressions", "contacts": "contact_records",
 }
 # tables whose contact_id columns follow a merge
 CONTACT_COLUMNS = [
     ("interactions", "contact_id"), ("donations", "contact_id"), ("volunteer_shifts", "contact_id"),
     ("partners", "contact_id"), ("partners", "liaison_contact_id"), ("messages", "contact_id"),
-    ("segment_history", "contact_id"), ("contact_identities", "contact_id"), ("contacts", "organisation_id"),
+    ("segment_history", "contact_id"), ("contact_identities", "contact_id"), ("contacts", "organisation_id"), ("contact_records", "contact_id"),
 ]
 
 
@@ -206,18 +207,8 @@ def _load_parsed(con, parsed: ParseResult, source: str, settings: Settings, summ
             frame = frame.with_columns(liaison_contact_id=ids.get_column("contact_id"))
         seen_records.append(frame.get_column("record_no"))
         if name == "contacts":
-            # a contacts-only record is new when it brings an identity not known before this file,
-            # and only its first copy in the file counts
-            start, height = slices[(name, "")]
-            fresh = resolution.records_with_new_identity.filter(
-                resolution.records_with_new_identity.is_between(start, start + height - 1)) - start
-            first_copies = frame.with_row_index("i").unique(
-                ["email", "phone", "facebook_ref", "full_name"], keep="first").get_column("i")
-            fresh = fresh.filter(fresh.cast(pl.UInt32).is_in(first_copies.implode()))
-            new_records.append(frame.get_column("record_no").gather(fresh.cast(pl.UInt32)) if fresh.len() else
-                               pl.Series("record_no", [], pl.Int64))
             _apply_contact_tags(con, frame)
-            continue
+            frame = _with_record_keys(frame, parsed.channel)
         inserted = _insert_new(con, name, frame, source)
         summary.new_rows[name] = inserted.len()
         new_records.append(inserted)
@@ -311,6 +302,16 @@ def _apply_contacts(con, resolution: identity.Resolution, source: str, default_l
             INSERT INTO contact_identities (identity_type, identity_value, contact_id, source_file)
             SELECT identity_type, identity_value, contact_id, ? FROM batch_identities""", [source])
         con.unregister("batch_identities")
+
+
+def _with_record_keys(frame: pl.DataFrame, channel: str) -> pl.DataFrame:
+    """Contacts-only records without a source id are keyed by a hash of what they say."""
+    if frame.get_column("record_key").null_count() == 0:
+        return frame
+    hashed = row_hash(frame.with_columns(tags=pl.col("tags").list.sort().list.join(",")),
+                      ["email", "phone", "facebook_ref", "full_name", "contact_kind", "language", "tags"],
+                      f"{channel}:contact:")
+    return frame.with_columns(record_key=pl.coalesce(pl.col("record_key"), hashed))
 
 
 def _apply_contact_tags(con, frame: pl.DataFrame) -> None:

@@ -87,3 +87,22 @@ def test_a_file_the_warehouse_refuses_is_rolled_back_whole_and_quarantined(inges
     assert warehouse.execute("SELECT (SELECT count(*) FROM contacts), (SELECT count(*) FROM donations)"
                              ).fetchone() == (0, 0)
     assert warehouse.execute("SELECT status, rows_quarantined FROM ingested_files").fetchall() == [("failed", 1)]
+
+
+def test_contacts_only_records_are_duplicates_only_when_seen_before(ingest, warehouse, tmp_path):
+    header = "id,Created date (UTC),Amount,Amount Refunded,Currency,Status,Customer Email\n"
+    paid = tmp_path / "paid.csv"
+    paid.write_text(header + "ch_1,2026-01-05 10:00:00,5.00,0.00,ron,Paid,a@x.ro\n")
+    ingest(paid, channel="stripe")
+    failed = tmp_path / "failed.csv"
+    failed.write_text(header + "ch_2,2026-01-06 10:00:00,5.00,0.00,ron,Failed,a@x.ro\n"
+                               "ch_3,2026-01-06 10:05:00,5.00,0.00,ron,Failed,a@x.ro\n")
+    # the person is known already, but these two attempts were never seen: loaded, not duplicates
+    [first] = ingest(failed, channel="stripe")
+    assert (first.rows_ingested, first.rows_duplicate) == (2, 0)
+    overlap = tmp_path / "overlap.csv"
+    overlap.write_text(header + "ch_3,2026-01-06 10:05:00,5.00,0.00,ron,Failed,a@x.ro\n"
+                                "ch_4,2026-01-07 10:00:00,7.00,0.00,ron,Paid,a@x.ro\n")
+    [second] = ingest(overlap, channel="stripe")
+    assert (second.rows_ingested, second.rows_duplicate) == (1, 1)
+    assert warehouse.execute("SELECT count(DISTINCT contact_id) FROM contact_records").fetchone()[0] == 1

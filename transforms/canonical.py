@@ -52,14 +52,14 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "channel": pl.String, "address": pl.String, "reason": pl.String, "recorded_at": UTC,
         "source": pl.String,
     },
-    "contacts": {"tags": pl.List(pl.String), **PARTY},
+    "contacts": {"record_key": pl.String, "tags": pl.List(pl.String), **PARTY},
 }
 
 # the column whose value identifies a row across files (None: derived in the loader)
 KEYS = {
     "interactions": "interaction_id", "donations": "donation_id", "refunds": "refund_id",
     "shifts": "shift_id", "partners": "partner_id", "consents": None, "suppressions": None,
-    "contacts": None,
+    "contacts": "record_key",   # the source's id; the loader hashes the record when a preset gives none
 }
 
 

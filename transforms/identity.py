@@ -17,7 +17,6 @@ class Resolution:
     new_identities: pl.DataFrame    # identity_type, identity_value, contact_id
     merges: pl.DataFrame            # kept_contact_id, merged_contact_id, shared_identity
     contact_updates: pl.DataFrame   # contact_id, full_name, email, phone, language, kind (fill blanks)
-    records_with_new_identity: pl.Series  # rec values that introduced an identity not seen before
 
 
 def drop_own_identities(parties: pl.DataFrame, own_domains: set[str], own_phones: set[str],
@@ -77,8 +76,6 @@ def resolve(parties: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int)
     result = _resolve_combos(edges, existing, next_contact_id)
     record_contacts = rec_combo.join(
         result["combo_contacts"].rename({"rec": "combo"}), on="combo", how="left").select("rec", "contact_id")
-    new_identity_recs = rec_combo.join(
-        pl.DataFrame({"combo": result["combos_with_new_identity"]}), on="combo", how="semi").get_column("rec")
     first_values = (
         parties.join(record_contacts, on="rec").sort("rec")
         .group_by("contact_id", maintain_order=True)
@@ -99,7 +96,6 @@ def resolve(parties: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int)
         new_identities=result["new_identities"],
         merges=result["merges"],
         contact_updates=first_values.join(new_ids, on="contact_id", how="anti"),
-        records_with_new_identity=new_identity_recs,
     )
 
 
@@ -121,7 +117,6 @@ def _resolve_combos(edges: pl.DataFrame, existing: pl.DataFrame, next_contact_id
                                                    "contact_id": pl.Int64}),
             "merges": pl.DataFrame(schema={"kept_contact_id": pl.Int64, "merged_contact_id": pl.Int64,
                                            "shared_identity": pl.String}),
-            "combos_with_new_identity": pl.Series("rec", [], pl.Int64),
         }
     labels = _components(graph.with_columns(pl.col("node").cast(pl.Int64)))
     contact_nodes = labels.filter(pl.col("node") < 0).with_columns(contact_id=-pl.col("node") - 1)
@@ -158,5 +153,4 @@ def _resolve_combos(edges: pl.DataFrame, existing: pl.DataFrame, next_contact_id
         "new_ids": fresh_labels.select(contact_id="kept_contact_id"),
         "new_identities": new_identities,
         "merges": merges,
-        "combos_with_new_identity": new_identity_edges.get_column("rec").unique(),
     }

@@ -97,7 +97,8 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         cumulative=pl.lit(True),
     )
     # a failed attempt is no gift, but the person is still a contact
-    contacts = good.filter(pl.col("status") == "failed").select("record_no", "email", "full_name")
+    contacts = good.filter(pl.col("status") == "failed").select(
+        "record_no", "email", "full_name", record_key=pl.lit("stripe:") + pl.col("charge_id"))
     quarantine = bad.select(line_or_key="source_line", reason="reason", raw="raw")
     return ParseResult(
         channel="stripe",
