@@ -20,7 +20,7 @@ from legatura.warehouse.db import fetch_one, query_frame
 TARGET = {
     "interactions": "interactions", "donations": "donations", "refunds": "donation_refunds",
     "shifts": "volunteer_shifts", "partners": "partners", "consents": "consent_events",
-    "suppressions": "suppressions", "contacts": "contact_records",
+    "suppressions": "suppressions", "contacts": "contact_records", "ignored": "ignored_records",
 }
 # tables whose contact_id columns follow a merge
 CONTACT_COLUMNS = [
@@ -169,7 +169,7 @@ def _load_parsed(con, parsed: ParseResult, source: str, settings: Settings, summ
     for name, frame in frames.items():
         prefixes = [""] + (["liaison_"] if name == "partners" else [])
         for prefix in prefixes:
-            if prefix == "" and name in ("refunds", "suppressions"):
+            if prefix == "" and name in ("refunds", "suppressions", "ignored"):
                 continue
             part = _party_frame(frame, prefix, offset)
             slices[(name, prefix)] = (offset, frame.height)

@@ -89,8 +89,9 @@ def test_paypal_overlapping_download_adds_no_gift_twice(ingest, warehouse, forma
     ingest(formats / "paypal" / "Download.CSV")
     [summary] = ingest(DATA / "Download_2026-10-13_to_2026-11-05.CSV")
     _accounted([summary])
-    # refund and Ana's gift were seen; the withdrawal is loaded as nothing again; one new gift
-    assert (summary.rows_read, summary.rows_ingested, summary.rows_duplicate) == (4, 2, 2)
+    # the refund, Ana's gift and the withdrawal were all seen before; one new gift
+    assert (summary.rows_read, summary.rows_ingested, summary.rows_duplicate) == (4, 1, 3)
+    assert warehouse.execute("SELECT reason FROM ignored_records").fetchall() == [("General Withdrawal: not a gift",)]
     gifts = _gifts(warehouse)
     assert len(gifts) == 7
     assert gifts["paypal:6WP35729CD1190347"][1] == 2500.0             # the refund counted once

@@ -53,6 +53,8 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "source": pl.String,
     },
     "contacts": {"record_key": pl.String, "tags": pl.List(pl.String), **PARTY},
+    # records read and valid that by rule load nothing (a withdrawal): kept so their count adds up
+    "ignored": {"record_key": pl.String, "reason": pl.String},
 }
 
 # the column whose value identifies a row across files (None: derived in the loader)
@@ -60,6 +62,7 @@ KEYS = {
     "interactions": "interaction_id", "donations": "donation_id", "refunds": "refund_id",
     "shifts": "shift_id", "partners": "partner_id", "consents": None, "suppressions": None,
     "contacts": "record_key",   # the source's id; the loader hashes the record when a preset gives none
+    "ignored": "record_key",
 }
 
 

@@ -138,10 +138,14 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         refund_rows.select("record_no", "email", "full_name", "phone"),
         good.filter(pl.col("is_donation") & ~pl.col("is_gift")).select("record_no", "email", "full_name", "phone"),
     ]).filter(pl.col("email").is_not_null() | pl.col("phone").is_not_null())
+    # withdrawals, transfers, fees: read and valid, no gift and nobody to know
+    ignored = good.filter(~pl.col("is_donation") & ~pl.col("is_refund")).select(
+        "record_no", record_key=pl.lit("paypal:") + pl.col("txn_id"),
+        reason=pl.format("{}: not a gift", pl.col("Type").fill_null("")))
     quarantine = quarantined(bad, columns, delimiter)
     return ParseResult(
         channel="paypal",
         records_read=rows.height,
-        frames={"donations": donations, "refunds": refunds, "contacts": contacts},
+        frames={"donations": donations, "refunds": refunds, "contacts": contacts, "ignored": ignored},
         quarantine=quarantine,
     )
