@@ -64,3 +64,21 @@ def test_resaved_export_gives_the_same_rows(channel, how, formats, tmp_path, set
         results.append(((summary.rows_read, summary.rows_ingested, summary.rows_quarantined), facts(con)))
         con.close()
     assert results[1] == results[0]
+
+
+def test_utf16_tab_separated_excel_unicode_text_loads_like_the_original(formats, tmp_path, settings):
+    """Excel's "Unicode text" save: UTF-16 with a BOM, tab-separated."""
+    from legatura.flows.ingest import ingest_paths
+    from legatura.warehouse import db
+
+    original = (formats / SAMPLES["stripe"]).read_bytes().decode("utf-8")
+    rows = list(csv.reader(io.StringIO(original)))
+    out = io.StringIO()
+    csv.writer(out, delimiter="\t", lineterminator="\r\n").writerows(rows)
+    path = tmp_path / "unified_payments.txt"
+    path.write_bytes(out.getvalue().encode("utf-16"))
+    con = db.connect(tmp_path / "w.duckdb")
+    db.migrate(con)
+    [summary] = ingest_paths(con, [path], settings, channel="stripe")
+    assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (12, 9, 3)
+    assert con.execute("SELECT count(*) FROM donations").fetchone()[0] == 8

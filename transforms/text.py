@@ -54,9 +54,12 @@ def fold_header(name: str) -> str:
 
 
 def sniff_delimiter(text: str) -> str:
-    """`;` when the header line has more semicolons than commas (Excel in a Romanian locale), else `,`."""
-    first = text.split("\n", 1)[0]
-    return ";" if first.count(";") > first.count(",") else ","
+    """The header line's most frequent of `,` `;` (Excel in a Romanian locale) and tab (Excel's "Unicode
+    text"); `,` on a tie."""
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    counts = {",": first.count(","), ";": first.count(";"), "\t": first.count("\t")}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
 
 
 def read_csv_text(text: str, source: str) -> tuple[pl.DataFrame, list[int]]:
@@ -74,12 +77,14 @@ def read_csv_bytes(raw: bytes, source: str, columns: list[str] | None = None
     encoding = "utf-8"
     if raw.startswith(b"\xef\xbb\xbf"):
         raw, encoding = raw[3:], "utf-8-sig"
+    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text"
+        raw, encoding = raw.decode("utf-16").encode("utf-8"), "utf-16"
     if not raw.strip():
         raise UnreadableFile(f"{source}: the file is empty")
     if b"\r" in raw and b"\r\n" not in raw:  # old Mac line ends
         raw = raw.replace(b"\r", b"\n")
     first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
-    delimiter = ";" if first.count(b";") > first.count(b",") else ","
+    delimiter = sniff_delimiter(first.decode("utf-8", errors="replace"))
     parsed = _read_csv_fast(raw, delimiter, columns)
     if parsed is not None:
         return parsed[0], parsed[1], encoding
@@ -87,6 +92,8 @@ def read_csv_bytes(raw: bytes, source: str, columns: list[str] | None = None
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text, encoding = decode_text(raw)
+        text = text.lstrip("\ufeff")
+        delimiter = sniff_delimiter(text)
         parsed = _read_csv_fast(text.encode("utf-8"), delimiter, columns)
         if parsed is not None:
             return parsed[0], parsed[1], encoding
@@ -272,8 +279,7 @@ def read_export(raw: bytes, source: str) -> tuple[pl.DataFrame, list[str], str]:
     Shared by the CSV presets (paypal, mailchimp, forms, mappings).
     """
     rows, lines, _ = read_csv_bytes(raw, source)
-    header = raw.split(b"\n", 1)[0]
-    delimiter = sniff_delimiter(decode_text(header)[0].lstrip("\ufeff"))
+    delimiter = sniff_delimiter(decode_text(raw[:65536])[0])
     columns = [c for c in rows.columns if c != RAGGED]
     frame = rows.with_row_index("record_no").with_columns(
         record_no=pl.col("record_no").cast(pl.Int64),
