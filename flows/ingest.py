@@ -51,6 +51,8 @@ def detect_channel(path: Path, settings: Settings) -> str:
             return name
     with path.open("rb") as handle:
         head = handle.read(64 * 1024)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # presets look for their headers in UTF-8
+        head = head[: len(head) // 2 * 2].decode("utf-16", errors="ignore").encode("utf-8")
     for name in PRESETS:
         try:
             module = preset_module(name)
