@@ -42,7 +42,8 @@ def start_prefect(s: Settings) -> None:
     """Configure Prefect for this process (starting the shared local server when needed)."""
     from legatura.flows import prefect_runtime
 
-    prefect_runtime.configure(s.prefect.mode, s.prefect.state_dir, s.prefect.startup_timeout_seconds, say)
+    prefect_runtime.configure(s.prefect.mode, s.prefect.state_dir, s.prefect.startup_timeout_seconds, say,
+                              s.prefect.idle_minutes)
 
 
 def emit(summary: object, as_json: bool, lines: list[str]) -> None:

@@ -88,6 +88,7 @@ class Prefect(BaseModel):
     mode: str = "local-server"            # local-server | ephemeral | external (use PREFECT_API_URL)
     state_dir: Path = Path(".legatura")   # the local server's home, pid and log
     startup_timeout_seconds: float = 120
+    idle_minutes: float = 30              # the local server stops itself after this long unused (0: never)
 
 
 class Settings(BaseSettings):

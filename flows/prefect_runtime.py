@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -58,7 +59,10 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except OSError:
         return False
-    return True
+    try:  # a finished child not yet reaped by its parent (a test process) is a zombie: not alive
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def server_info(state_dir: Path) -> dict | None:
@@ -78,9 +82,14 @@ def quiet_environment(state_dir: Path) -> None:
 
 
 def ensure_server(state_dir: Path, timeout: float = 120.0,
-                  notify: Callable[[str], None] | None = None, port: int | None = None) -> str:
-    """Return the API URL of the running local server, starting it first if needed."""
+                  notify: Callable[[str], None] | None = None, port: int | None = None,
+                  idle_minutes: float = 0) -> str:
+    """Return the API URL of the running local server, starting it first if needed.
+
+    With `idle_minutes`, the server stops itself once no legatura process has used it for that long.
+    """
     home = _home(state_dir)
+    touch(state_dir)
     home.mkdir(parents=True, exist_ok=True)
     with open(home / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two commands starting at once share one server
@@ -97,8 +106,8 @@ def ensure_server(state_dir: Path, timeout: float = 120.0,
             env.pop("PREFECT_API_URL", None)
             log = open(home / "server.log", "ab")  # noqa: SIM115 - handed to the child
             process = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                 "--port", str(port), "--analytics-off", "--no-ui"],
+                [sys.executable, "-m", "legatura.flows.prefect_runtime", str(state_dir.resolve()), str(port),
+                 str(idle_minutes)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 start_new_session=True, cwd=home,
             )
@@ -117,6 +126,56 @@ def ensure_server(state_dir: Path, timeout: float = 120.0,
         raise PrefectUnavailable(
             f"the local Prefect server did not answer on {url} within {timeout:.0f} s; "
             f"see {home / 'server.log'} or set prefect.mode = 'ephemeral'. Last log lines: {tail.strip()[-300:]}")
+
+
+def touch(state_dir: Path) -> None:
+    """Mark the local server as used now (it stops itself after prefect.idle_minutes unused)."""
+    used = _home(state_dir) / "last-used"
+    used.parent.mkdir(parents=True, exist_ok=True)
+    used.touch()
+
+
+def keep_alive(state_dir: Path, every_seconds: float = 60.0) -> threading.Thread:
+    """While this process lives (a watcher, a receiver), keep the local server from stopping as idle."""
+    def beat() -> None:
+        while True:
+            touch(state_dir)
+            time.sleep(every_seconds)
+
+    thread = threading.Thread(target=beat, name="legatura-prefect-keepalive", daemon=True)
+    thread.start()
+    return thread
+
+
+def supervise(state_dir: Path, port: int, idle_minutes: float) -> int:
+    """Run `prefect server start` as a child; stop it after `idle_minutes` without use (0: never)."""
+    home = _home(state_dir)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
+         "--analytics-off", "--no-ui"], stdin=subprocess.DEVNULL)
+
+    def stop(*_: object) -> None:
+        child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while child.poll() is None:
+        time.sleep(5)
+        if idle_minutes > 0:
+            try:
+                idle = time.time() - (home / "last-used").stat().st_mtime
+            except OSError:
+                idle = 0.0
+            if idle > idle_minutes * 60:
+                print(f"legatura: no use for {idle_minutes:g} min, stopping the local Prefect server", flush=True)
+                child.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=20)
+                child.kill()
+    info = server_info(state_dir)
+    if info and info.get("pid") == os.getpid():
+        (home / "server.json").unlink(missing_ok=True)
+    return child.returncode or 0
 
 
 def stop_server(state_dir: Path) -> bool:
@@ -138,7 +197,7 @@ def stop_server(state_dir: Path) -> bool:
 
 
 def configure(mode: str, state_dir: Path, timeout: float,
-              notify: Callable[[str], None] | None = None) -> str:
+              notify: Callable[[str], None] | None = None, idle_minutes: float = 30) -> str:
     """Point this process's Prefect at the right API before `import prefect`; returns a description."""
     if "prefect" in sys.modules and not os.environ.get("PREFECT_API_URL"):
         # Prefect reads its settings once, at import: set afterwards, they would be ignored and every
@@ -152,6 +211,11 @@ def configure(mode: str, state_dir: Path, timeout: float,
         return "Prefect ephemeral mode (a temporary server inside this process)"
     if mode == "external":
         raise PrefectUnavailable("prefect.mode = 'external' needs PREFECT_API_URL in the environment")
-    url = ensure_server(state_dir, timeout, notify)
+    url = ensure_server(state_dir, timeout, notify, idle_minutes=idle_minutes)
     os.environ["PREFECT_API_URL"] = url
+    keep_alive(state_dir)
     return f"local Prefect server {url}"
+
+
+if __name__ == "__main__":  # the supervisor process ensure_server starts
+    sys.exit(supervise(Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))

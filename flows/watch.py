@@ -362,7 +362,8 @@ def watch_command(settings: Settings, say: Callable[[str], None]) -> WatchSummar
     from legatura.flows import prefect_runtime
 
     prefect_runtime.configure(settings.prefect.mode, settings.prefect.state_dir,
-                              settings.prefect.startup_timeout_seconds, say)
+                              settings.prefect.startup_timeout_seconds, say,
+                              settings.prefect.idle_minutes)
     say(f"watching {settings.landing.path}/<channel>/: a file is ingested once unchanged for "
         f"{settings.landing.stable_seconds:g} s; Ctrl-C stops")
     summary = watch(settings, say=say)

@@ -85,7 +85,9 @@ def prefect_api():
     Its URL is fixed when this module is imported, before any test imports Prefect: Prefect reads its
     settings once, at import. Set LEGATURA_TEST_PREFECT_STATE to a folder to reuse a server across runs.
     """
-    url = prefect_runtime.ensure_server(_PREFECT_STATE, timeout=240, port=_PREFECT_PORT)
+    # stops by itself 10 minutes after the session, should the session die before stopping it
+    url = prefect_runtime.ensure_server(_PREFECT_STATE, timeout=240, port=_PREFECT_PORT, idle_minutes=10)
+    prefect_runtime.keep_alive(_PREFECT_STATE)
     assert url == os.environ["PREFECT_API_URL"], (url, os.environ["PREFECT_API_URL"])
     yield url
     if "LEGATURA_TEST_PREFECT_STATE" not in os.environ:
