@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,9 @@ class Tracking(BaseModel):
     attribution_days: int = 7
     business_hours: bool = False          # count the SLA in working hours only
     holidays_country: str = "RO"
+    workday_start: time = time(9, 0)      # working hours when business_hours is on
+    workday_end: time = time(17, 0)
+    reply_clock_skew_hours: float = 24    # an email reply naming our Message-ID counts even this early
 
 
 class Tokens(BaseModel):

@@ -8,7 +8,6 @@ from datetime import timedelta
 import duckdb
 from legatura.flows.config import ConfigError, Settings
 from legatura.transforms.tracking import (
-    REPLY_CLOCK_SKEW,
     CalendarError,
     WorkingHours,
     calendar_span_days,
@@ -59,7 +58,7 @@ def _write_tracking_settings(con: duckdb.DuckDBPyConnection, settings: Settings)
         "attribution_days": f"{settings.tracking.attribution_days:g}",
         "business_hours": "true" if settings.tracking.business_hours else "false",
         "timezone": settings.organisation.timezone,
-        "reply_clock_skew_seconds": str(int(REPLY_CLOCK_SKEW.total_seconds())),
+        "reply_clock_skew_seconds": str(int(settings.tracking.reply_clock_skew_hours * 3600)),
     }
     con.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", list(values.items()))
 
@@ -76,7 +75,7 @@ def _write_working_days(con: duckdb.DuckDBPyConnection, settings: Settings) -> N
     ).fetchall()[0]
     if first is None:
         return
-    hours = WorkingHours()
+    hours = WorkingHours(starts=settings.tracking.workday_start, ends=settings.tracking.workday_end)
     try:
         calendar = working_calendar(
             first - timedelta(days=7),

@@ -186,6 +186,18 @@ def test_request_answer_business_hours_skip_weekend_and_romanian_holidays(tracke
     assert due == [(utc("2026-11-27 22:00"),)]
 
 
+def test_request_answer_business_hours_follow_the_configured_workday(tracked):
+    con, _ = tracked
+    # Friday 27 Nov 2026 16:00 local, workday 08:00-18:00: 2 h run on Friday, 6 h on Wednesday 2 Dec
+    con.execute(
+        "INSERT INTO interactions (interaction_id, contact_id, channel, direction, kind, occurred_at, awaits_answer) "
+        "VALUES ('email:friday', 7, 'email', 'inbound', 'message', '2026-11-27 14:00:00+00', true)")
+    compute_response_times(con, Settings(tracking={"business_hours": True, "sla_hours": 8,
+                                                   "workday_start": "08:00", "workday_end": "18:00"}))
+    due = con.execute("SELECT sla_due_at FROM inbound_response_times WHERE interaction_id = 'email:friday'").fetchall()
+    assert due == [(utc("2026-12-02 12:00"),)]
+
+
 def test_request_answer_business_hours_within_a_working_day(tracked):
     con, _ = tracked
     # Kiki asked Friday 6 March 11:00 local; 24 working hours = 3 working days -> Wednesday 11:00 local

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -12,7 +12,6 @@ import polars as pl
 
 # A reply naming our Message-ID came after our message whatever its clock says; a Date header
 # up to a day early still counts (a wrong time zone is at most 14 h off, plus a late sent_at).
-REPLY_CLOCK_SKEW = timedelta(hours=24)
 
 # RFC 3834 Auto-Submitted, the de-facto X-Autoreply / X-Autorespond, and RFC 2076 Precedence
 _PRECEDENCE_AUTOMATIC = {"auto_reply", "bulk", "junk", "list"}
