@@ -1,7 +1,5 @@
--- grain: one row per person known to us for at least 12 months with no inbound interaction in the last 12
--- "Known" = an interaction in either direction, or a message we sent, on or before as-of - 12 months.
--- Persons with no interaction ever are not counted (there is nothing to be unresponsive to), nor
--- persons first in touch within the last 12 months (they have not had the whole window to answer).
+-- grain: one row per contact with no inbound interaction in the last 12 months (DESIGN, literally:
+-- also contacts who never wrote to us at all, e.g. a donor known only from a payment export)
 with params as (
     select
         as_of_ends_at,
@@ -10,38 +8,20 @@ with params as (
     from segment_parameters
 ),
 
-persons as (
-    select contact_id from contacts where kind = 'person'
-),
-
-touches as (
-    select contact_id, occurred_at as touched_at, direction = 'inbound' as is_inbound
-    from interactions
-    where contact_id is not null
-    union all
-    select contact_id, sent_at, false
-    from messages
-    where contact_id is not null and sent_at is not null
-),
-
-activity as (
-    select
-        t.contact_id,
-        min(t.touched_at)                             as first_touched_at,
-        max(t.touched_at) filter (where t.is_inbound) as last_inbound_at
-    from touches t
+recent_inbound as (
+    select distinct i.contact_id
+    from interactions i
     cross join params p
-    where t.touched_at < p.as_of_ends_at
-    group by t.contact_id
+    where i.direction = 'inbound'
+      and i.contact_id is not null
+      and i.occurred_at >= p.window_starts_at
+      and i.occurred_at < p.as_of_ends_at
 ),
 
 final as (
-    select a.contact_id
-    from activity a
-    cross join params p
-    semi join persons using (contact_id)
-    where a.first_touched_at < p.window_starts_at
-      and (a.last_inbound_at is null or a.last_inbound_at < p.window_starts_at)
+    select c.contact_id
+    from contacts c
+    anti join recent_inbound using (contact_id)
 )
 
 select * from final

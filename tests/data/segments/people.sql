@@ -28,9 +28,9 @@ INSERT INTO contacts (contact_id, full_name, kind) VALUES
     (26, 'Eta Sponsor', 'organisation'),        -- old sponsor agreement ended, new one starts today: active
     (27, 'Theta Necunoscut', 'organisation'),   -- no agreement at all: prospect
     (30, 'Petra Tacuta', 'person'),             -- wrote to us in 2024, silent since: unresponsive
-    (31, 'Radu Raspuns', 'person'),             -- answered 2025-03-16 00:30 local: not unresponsive
-    (32, 'Sorin Nou', 'person'),                -- first written to 2026-01-10: too new to judge
-    (33, 'Tudor Fara-Istoric', 'person'),       -- no interaction ever: not unresponsive
+    (31, 'Radu Raspuns', 'person'),             -- wrote 2025-03-16 00:30 local: not unresponsive
+    (32, 'Sorin Nou', 'person'),                -- only written to by us: unresponsive
+    (33, 'Tudor Fara-Istoric', 'person'),       -- no interaction ever: unresponsive (DESIGN)
     (35, 'Ursula Granita', 'person');           -- last inbound exactly 12 months before: unresponsive
 
 INSERT INTO donations (donation_id, contact_id, amount, amount_refunded, currency, amount_base, net_amount_base,
