@@ -37,7 +37,7 @@ EXPECTED = {
     "volunteer_lapsed": {14},
     "partner_prospect": {23, 27},
     "partner_active": {20, 21, 24, 25, 26},
-    "partner_renewal_due": {20},
+    "partner_renewal_due": {20, 25},   # Zeta's agreement ends today: due even with its renewal signed
     "partner_past": {22},
     "partner_sponsor": {20, 26},
     "partner_media": {21},
@@ -425,7 +425,7 @@ def test_warehouse_readme_queries_run(people, settings):
         ("Ana Exact-Doisprezece", date(2025, 3, 15)), ("Bogdan Miezul-Noptii", date(2025, 3, 16)),
         ("Dan Revelion", date(2025, 12, 31))]
     renewals = next(r for q, r in zip(queries, results) if "'partner_renewal_due'" in q)
-    assert [(row[0], row[3]) for row in renewals] == [("Alfa SRL", 60)]
+    assert [(row[0], row[3]) for row in renewals] == [("Zeta Licente", 0), ("Alfa SRL", 60)]
 
 
 # -- pure helpers ---------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 -- grain: one row per organisation with an active agreement ending within the next 60 days
--- (as-of .. as-of + 60, inclusive) and no agreement of theirs that continues after it (a signed renewal)
+-- (as-of .. as-of + 60, both inclusive). As DESIGN says, a renewal already signed does not take it
+-- out: the ending agreement is still due for its evaluation and follow-up.
 with params as (
     select as_of from segment_parameters
 ),
@@ -8,28 +9,13 @@ organisations as (
     select contact_id from contacts where kind = 'organisation'
 ),
 
-ending as (
-    select a.contact_id, a.ends_on
+final as (
+    select distinct a.contact_id
     from partners a
     cross join params p
+    semi join organisations o using (contact_id)
     where a.starts_on <= p.as_of
       and a.ends_on between p.as_of and p.as_of + 60
-),
-
-renewed as (
-    select e.contact_id, e.ends_on
-    from ending e
-    join partners a
-      on a.contact_id = e.contact_id
-     and a.starts_on <= e.ends_on + 1
-     and (a.ends_on is null or a.ends_on > e.ends_on)
-),
-
-final as (
-    select distinct e.contact_id
-    from ending e
-    semi join organisations o using (contact_id)
-    anti join renewed r using (contact_id, ends_on)
 )
 
 select * from final

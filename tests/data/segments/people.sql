@@ -24,7 +24,7 @@ INSERT INTO contacts (contact_id, full_name, kind) VALUES
     (22, 'Gamma Fundatie', 'organisation'),     -- endorser ended 2025-12-31: past
     (23, 'Delta Coalitie', 'organisation'),     -- coalition starting 2026-04-01: prospect
     (24, 'Epsilon ONG', 'organisation'),        -- ngo, open-ended since 2020: active
-    (25, 'Zeta Licente', 'organisation'),       -- licensee ending today, renewal already signed: active
+    (25, 'Zeta Licente', 'organisation'),       -- licensee ending today, renewal already signed: active, renewal due
     (26, 'Eta Sponsor', 'organisation'),        -- old sponsor agreement ended, new one starts today: active
     (27, 'Theta Necunoscut', 'organisation'),   -- no agreement at all: prospect
     (30, 'Petra Tacuta', 'person'),             -- wrote to us in 2024, silent since: unresponsive
