@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 from legatura.flows.config import Settings
-from legatura.flows.load import FileSummary, ingest_file, record_unreadable
+from legatura.flows.load import FileSummary, ingest_file, ingest_files, record_unreadable
 from legatura.transforms.channels import PRESETS, UnknownChannel, preset_module
 from legatura.warehouse.db import open_for_write
 from prefect import flow, task
@@ -151,12 +151,20 @@ def batches(sources: list[SourceFile]) -> list[list[SourceFile]]:
 
 def ingest_batch(con: duckdb.DuckDBPyConnection, sources: list[SourceFile], settings: Settings,
                  progress: Callable[[FileSummary], None] | None = None) -> list[FileSummary]:
-    """Ingest a batch of files, each in its own transaction."""
-    summaries = []
-    for source in sources:
-        summaries.append(ingest_source(con, source, settings))
-        if progress:
-            progress(summaries[-1])
+    """Ingest a batch of files: each one parsed and accounted on its own, loaded together per channel."""
+    summaries: list[FileSummary | None] = [None] * len(sources)
+    readable = []
+    for index, source in enumerate(sources):
+        if source.skipped or source.channel is None:
+            summaries[index] = ingest_source(con, source, settings)
+        else:
+            readable.append(index)
+    loaded = ingest_files(con, [(sources[i].path, sources[i].channel) for i in readable], settings)
+    for index, summary in zip(readable, loaded):
+        summaries[index] = summary
+    if progress:
+        for summary in summaries:
+            progress(summary)
     return summaries
 
 

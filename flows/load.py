@@ -84,40 +84,98 @@ def _available_presets() -> list[str]:
     return found
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, channel: str, settings: Settings,
-                raw: bytes | None = None) -> FileSummary:
+def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, channel: str, settings: Settings) -> FileSummary:
     """Ingest one file in one transaction; a file that cannot be read is quarantined whole."""
-    raw = path.read_bytes() if raw is None else raw
-    source = str(path)
-    summary = FileSummary(path=source, channel=channel, sha256=sha256_of(raw))
-    seen = fetch_one(con, "SELECT path, rows_read FROM ingested_files WHERE sha256 = ? AND status IN ('loaded','already_ingested') "
-        "ORDER BY ingested_at LIMIT 1", [summary.sha256])
-    if seen is not None:
-        same_path = fetch_one(
-            con, "SELECT count(*) FROM ingested_files WHERE sha256 = ? AND path = ?", [summary.sha256, source])[0]
-        summary.rows_read = summary.rows_duplicate = seen[1]
-        summary.status = "unchanged" if same_path else "already_ingested"
-        if not same_path:
-            _write_ledger(con, summary, len(raw))
-        return summary
-    try:
-        parsed = parse_source(raw, source, channel, settings)
-    except UnknownChannel:
-        raise
-    except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - one bad file must not stop the run
-        reason = str(exc).removeprefix(f"{source}: ") or type(exc).__name__
-        return record_unreadable(con, path, channel, f"file could not be read: {reason}", raw,
-                                 traceback.format_exc(limit=3)[-2000:])
+    return ingest_files(con, [(path, channel)], settings)[0]
+
+
+@dataclass
+class _Unit:
+    """A parsed file waiting to be loaded with the others of its batch."""
+
+    path: Path
+    size: int
+    parsed: ParseResult
+    summary: FileSummary
+    base: int = 0                    # its record_no offset in the batch
+
+
+def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str]], settings: Settings
+                 ) -> list[FileSummary]:
+    """Ingest files: each is parsed on its own, then the files of one channel are loaded together in one
+    transaction (a Maildir of thousands of messages is a few loads, not thousands). Should the warehouse
+    refuse a batch, its files are loaded one by one, and a file it still refuses is quarantined whole."""
+    summaries: list[FileSummary | None] = [None] * len(files)
+    units: dict[str, list[tuple[int, _Unit]]] = {}
+    first_of_sha: dict[str, int] = {}
+    copies: list[tuple[int, int, int]] = []   # (index, index of the same bytes earlier in the batch, size)
+    for index, (path, channel) in enumerate(files):
+        raw = path.read_bytes()
+        summary = FileSummary(path=str(path), channel=channel, sha256=sha256_of(raw))
+        if summary.sha256 in first_of_sha:
+            copies.append((index, first_of_sha[summary.sha256], len(raw)))
+            continue
+        if _seen_before(con, summary, len(raw)):
+            summaries[index] = summary
+            continue
+        try:
+            parsed = parse_source(raw, str(path), channel, settings)
+        except UnknownChannel:
+            raise
+        except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - one bad file must not stop the run
+            reason = str(exc).removeprefix(f"{path}: ") or type(exc).__name__
+            summaries[index] = record_unreadable(con, path, channel, f"file could not be read: {reason}", raw,
+                                                 traceback.format_exc(limit=3)[-2000:])
+            continue
+        first_of_sha[summary.sha256] = index
+        units.setdefault(channel, []).append((index, _Unit(path, len(raw), parsed, summary)))
+    for batch in units.values():
+        for index, summary in _load_batch(con, batch, settings):
+            summaries[index] = summary
+    for index, original, size in copies:   # the same bytes twice in one batch: the second is a copy
+        first = summaries[original]
+        copy = FileSummary(path=str(files[index][0]), channel=files[index][1], sha256=first.sha256,
+                           status="already_ingested", rows_read=first.rows_read, rows_duplicate=first.rows_read)
+        if first.status == "failed":
+            copy = record_unreadable(con, files[index][0], files[index][1], first.error or "failed")
+        else:
+            _write_ledger(con, copy, size)
+        summaries[index] = copy
+    return summaries
+
+
+def _seen_before(con, summary: FileSummary, size: int) -> bool:
+    """The ledger knows these bytes: under this path (unchanged) or another (a copy, recorded as such)."""
+    seen = fetch_one(con, "SELECT rows_read FROM ingested_files WHERE sha256 = ? "
+                          "AND status IN ('loaded','already_ingested') ORDER BY ingested_at LIMIT 1", [summary.sha256])
+    if seen is None:
+        return False
+    same_path = fetch_one(
+        con, "SELECT count(*) FROM ingested_files WHERE sha256 = ? AND path = ?", [summary.sha256, summary.path])[0]
+    summary.rows_read = summary.rows_duplicate = seen[0]
+    summary.status = "unchanged" if same_path else "already_ingested"
+    if not same_path:
+        _write_ledger(con, summary, size)
+    return True
+
+
+def _load_batch(con, batch: list[tuple[int, _Unit]], settings: Settings) -> list[tuple[int, FileSummary]]:
+    """Load parsed files in one transaction; on refusal retry them one by one."""
     con.execute("BEGIN TRANSACTION")
     try:
-        _load_parsed(con, parsed, source, settings, summary)
-        _write_ledger(con, summary, len(raw))
+        _load_units(con, [unit for _, unit in batch], settings)
+        for _, unit in batch:
+            _write_ledger(con, unit.summary, unit.size)
         con.execute("COMMIT")
+        return [(index, unit.summary) for index, unit in batch]
     except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - nothing half-written, run goes on
         con.execute("ROLLBACK")
-        return record_unreadable(con, path, channel, f"file could not be loaded: {type(exc).__name__}: {exc}",
-                                 raw, traceback.format_exc(limit=5)[-4000:])
-    return summary
+        if len(batch) > 1:
+            return [result for item in batch for result in _load_batch(con, [item], settings)]
+        index, unit = batch[0]
+        return [(index, record_unreadable(con, unit.path, unit.summary.channel,
+                                          f"file could not be loaded: {type(exc).__name__}: {exc}",
+                                          detail=traceback.format_exc(limit=5)[-4000:]))]
 
 
 def record_unreadable(con, path: Path, channel: str, reason: str, raw: bytes | None = None,
@@ -154,15 +212,30 @@ def _party_frame(frame: pl.DataFrame, prefix: str, offset: int) -> pl.DataFrame:
     return frame.select(exprs).with_row_index("rec", offset=offset).with_columns(pl.col("rec").cast(pl.Int64))
 
 
-def _load_parsed(con, parsed: ParseResult, source: str, settings: Settings, summary: FileSummary) -> None:
-    frames = {name: conform(frame, name) for name, frame in parsed.frames.items() if frame.height}
-    frames, rejected = validate_frames(frames, settings)
-    quarantine = pl.concat([parsed.quarantine.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA),
-                            rejected.cast(QUARANTINE_SCHEMA)]).with_columns(
-        line_or_key=pl.col("line_or_key").fill_null("unknown"),
-        reason=pl.col("reason").fill_null("rejected by the preset without a reason (a bug: please report it)"))
-    summary.rows_read = parsed.records_read
-    summary.rows_quarantined = quarantine.height
+def _load_units(con, units: list[_Unit], settings: Settings) -> None:
+    """Load the canonical frames of one or more parsed files of one channel, accounting per file."""
+    parts: dict[str, list[pl.DataFrame]] = {}
+    quarantines = []
+    base = 0
+    for unit in units:
+        parsed, source = unit.parsed, str(unit.path)
+        frames = {name: conform(frame, name) for name, frame in parsed.frames.items() if frame.height}
+        frames, rejected = validate_frames(frames, settings)
+        quarantine = pl.concat([parsed.quarantine.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA),
+                                rejected.cast(QUARANTINE_SCHEMA)]).with_columns(
+            line_or_key=pl.col("line_or_key").fill_null("unknown"),
+            reason=pl.col("reason").fill_null("rejected by the preset without a reason (a bug: please report it)"),
+            source_file=pl.lit(source), channel=pl.lit(parsed.channel))
+        quarantines.append(quarantine)
+        unit.summary.rows_read = parsed.records_read
+        unit.summary.rows_quarantined = quarantine.height
+        unit.base = base
+        for name, frame in frames.items():
+            parts.setdefault(name, []).append(
+                frame.with_columns(record_no=pl.col("record_no") + base, source_file=pl.lit(source)))
+        base += max(parsed.records_read, 1)
+    frames = {name: pl.concat(frames_of) for name, frames_of in parts.items()}
+    label = str(units[0].path) + (f" (and {len(units) - 1} more files)" if len(units) > 1 else "")
 
     # --- who each row is about
     party_parts, offset, slices = [], 0, {}
@@ -188,10 +261,11 @@ def _load_parsed(con, parsed: ParseResult, source: str, settings: Settings, summ
     next_id = fetch_one(con, "SELECT coalesce(max(contact_id), 0) + 1 FROM contacts")[0]
     merged_max = fetch_one(con, "SELECT coalesce(max(merged_contact_id), 0) + 1 FROM contact_merges")[0]
     resolution = identity.resolve(parties, existing.cast({"contact_id": pl.Int64}), max(next_id, merged_max))
-    _apply_merges(con, resolution.merges, source)
-    _apply_contacts(con, resolution, source, settings.organisation.language)
-    summary.contacts_created = resolution.new_contacts.height
-    summary.contacts_merged = resolution.merges.height
+    _apply_merges(con, resolution.merges, label)
+    _apply_contacts(con, resolution, label, settings.organisation.language)
+    # a batch's contacts are counted on its first file (the totals are what a run reports)
+    units[0].summary.contacts_created = resolution.new_contacts.height
+    units[0].summary.contacts_merged = resolution.merges.height
 
     contact_of = resolution.record_contacts
     new_records: list[pl.Series] = []
@@ -208,25 +282,31 @@ def _load_parsed(con, parsed: ParseResult, source: str, settings: Settings, summ
         seen_records.append(frame.get_column("record_no"))
         if name == "contacts":
             _apply_contact_tags(con, frame)
-            frame = _with_record_keys(frame, parsed.channel)
-        inserted = _insert_new(con, name, frame, source)
-        summary.new_rows[name] = inserted.len()
+            frame = _with_record_keys(frame, units[0].parsed.channel)
+        inserted = _insert_new(con, name, frame)
         new_records.append(inserted)
+        for unit in units:
+            mine = inserted.filter(inserted.is_between(unit.base, unit.base + max(unit.summary.rows_read, 1) - 1))
+            unit.summary.new_rows[name] = mine.len()
     if "refunds" in frames or "donations" in frames:
         _apply_refunds(con, frames)
     if "partners" in frames:
         con.execute(
             "UPDATE contacts SET organisation_id = p.contact_id FROM partners p "
-            "WHERE contacts.contact_id = p.liaison_contact_id AND p.source_file = ? "
-            "AND contacts.organisation_id IS NULL", [source])
+            "WHERE contacts.contact_id = p.liaison_contact_id AND p.partner_id IN (SELECT unnest(?)) "
+            "AND contacts.organisation_id IS NULL", [frames["partners"].get_column("partner_id").to_list()])
 
     all_seen = pl.concat(seen_records).unique() if seen_records else pl.Series("record_no", [], pl.Int64)
     fresh = pl.concat(new_records).unique() if new_records else pl.Series("record_no", [], pl.Int64)
-    summary.rows_duplicate = all_seen.len() - fresh.len()
-    summary.rows_ingested = summary.rows_read - summary.rows_quarantined - summary.rows_duplicate
+    for unit in units:
+        last = unit.base + max(unit.summary.rows_read, 1) - 1
+        seen = all_seen.filter(all_seen.is_between(unit.base, last)).len()
+        new = fresh.filter(fresh.is_between(unit.base, last)).len()
+        unit.summary.rows_duplicate = seen - new
+        unit.summary.rows_ingested = unit.summary.rows_read - unit.summary.rows_quarantined - unit.summary.rows_duplicate
+    quarantine = pl.concat(quarantines)
     if quarantine.height:
-        con.register("batch_quarantine", quarantine.with_columns(
-            source_file=pl.lit(source), channel=pl.lit(parsed.channel)).to_arrow())
+        con.register("batch_quarantine", quarantine.to_arrow())
         con.execute("INSERT INTO quarantine (source_file, line_or_key, reason, raw, channel) "
                     "SELECT source_file, line_or_key, reason, raw, channel FROM batch_quarantine")
         con.unregister("batch_quarantine")
@@ -338,7 +418,7 @@ def _with_keys(name: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]
     return frame, [KEYS[name]]
 
 
-def _insert_new(con, name: str, frame: pl.DataFrame, source: str) -> pl.Series:
+def _insert_new(con, name: str, frame: pl.DataFrame) -> pl.Series:
     """Insert the rows whose key the warehouse has not seen; return their record numbers."""
     table = TARGET[name]
     frame, key_cols = _with_keys(name, frame)
@@ -352,10 +432,7 @@ def _insert_new(con, name: str, frame: pl.DataFrame, source: str) -> pl.Series:
                 f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {join})")
     con.unregister("batch_rows")
     quoted = ", ".join(f'"{c}"' for c in columns)
-    if "source_file" in table_columns:
-        con.execute(f"INSERT INTO {table} ({quoted}, source_file) SELECT {quoted}, ? FROM batch_new", [source])
-    else:
-        con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM batch_new")
+    con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM batch_new")
     new_records = query_frame(con, "SELECT DISTINCT record_no FROM batch_new").get_column("record_no")
     con.execute("DROP TABLE batch_new")
     return new_records

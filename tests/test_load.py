@@ -106,3 +106,33 @@ def test_contacts_only_records_are_duplicates_only_when_seen_before(ingest, ware
     [second] = ingest(overlap, channel="stripe")
     assert (second.rows_ingested, second.rows_duplicate) == (1, 1)
     assert warehouse.execute("SELECT count(DISTINCT contact_id) FROM contact_records").fetchone()[0] == 1
+
+
+STRIPE_TEST_HEADER = "id,Created date (UTC),Amount,Amount Refunded,Currency,Status,Customer Email\n"
+
+
+def test_a_batch_of_files_is_accounted_file_by_file(ingest, warehouse, tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "a.csv").write_text(STRIPE_TEST_HEADER + "ch_1,2026-01-05 10:00:00,5.00,0.00,ron,Paid,a@x.ro\n")
+    (folder / "a (1).csv").write_bytes((folder / "a.csv").read_bytes())          # the same bytes again
+    (folder / "b.csv").write_text(STRIPE_TEST_HEADER + "ch_1,2026-01-05 10:00:00,5.00,0.00,ron,Paid,a@x.ro\n"
+                                                        "ch_2,2026-01-06 10:00:00,7.00,0.00,ron,Paid,b@x.ro\n")
+    (folder / "c.csv").write_text(STRIPE_TEST_HEADER + "ch_3,2026-01-07 10:00:00,100000000000000000000.00,0.00,"
+                                                        "ron,Paid,c@x.ro\n")
+    summaries = {s.path.rsplit("/", 1)[-1]: s for s in ingest(folder, channel="stripe")}
+    counts = {name: (s.status, s.rows_read, s.rows_ingested, s.rows_duplicate, s.rows_quarantined)
+              for name, s in summaries.items()}
+    assert counts == {
+        "a (1).csv": ("loaded", 1, 1, 0, 0),           # sorts first: the copy is the other one
+        "a.csv": ("already_ingested", 1, 0, 1, 0),
+        "b.csv": ("loaded", 2, 1, 1, 0),      # ch_1 came with "a (1).csv" in the same batch
+        "c.csv": ("failed", 1, 0, 0, 1),      # the warehouse refused it: alone, quarantined whole
+    }
+    assert warehouse.execute("SELECT donation_id FROM donations ORDER BY 1").fetchall() == [
+        ("stripe:ch_1",), ("stripe:ch_2",)]
+    assert warehouse.execute("SELECT source_file FROM donations WHERE donation_id = 'stripe:ch_2'"
+                             ).fetchone()[0].endswith("/b.csv")
+    from legatura.warehouse.db import check_invariants
+
+    assert check_invariants(warehouse) == {}
