@@ -231,8 +231,9 @@ def _load_units(con, units: list[_Unit], settings: Settings) -> None:
         unit.summary.rows_quarantined = quarantine.height
         unit.base = base
         for name, frame in frames.items():
-            parts.setdefault(name, []).append(
-                frame.with_columns(record_no=pl.col("record_no") + base, source_file=pl.lit(source)))
+            if len(units) > 1:  # one file: its name goes in as one parameter, not a column of copies
+                frame = frame.with_columns(record_no=pl.col("record_no") + base, source_file=pl.lit(source))
+            parts.setdefault(name, []).append(frame)
         base += max(parsed.records_read, 1)
     frames = {name: pl.concat(frames_of) for name, frames_of in parts.items()}
     label = str(units[0].path) + (f" (and {len(units) - 1} more files)" if len(units) > 1 else "")
@@ -283,7 +284,7 @@ def _load_units(con, units: list[_Unit], settings: Settings) -> None:
         if name == "contacts":
             _apply_contact_tags(con, frame)
             frame = _with_record_keys(frame, units[0].parsed.channel)
-        inserted = _insert_new(con, name, frame)
+        inserted = _insert_new(con, name, frame, str(units[0].path))
         new_records.append(inserted)
         for unit in units:
             mine = inserted.filter(inserted.is_between(unit.base, unit.base + max(unit.summary.rows_read, 1) - 1))
@@ -418,7 +419,7 @@ def _with_keys(name: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]
     return frame, [KEYS[name]]
 
 
-def _insert_new(con, name: str, frame: pl.DataFrame) -> pl.Series:
+def _insert_new(con, name: str, frame: pl.DataFrame, source: str) -> pl.Series:
     """Insert the rows whose key the warehouse has not seen; return their record numbers."""
     table = TARGET[name]
     frame, key_cols = _with_keys(name, frame)
@@ -432,7 +433,10 @@ def _insert_new(con, name: str, frame: pl.DataFrame) -> pl.Series:
                 f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {join})")
     con.unregister("batch_rows")
     quoted = ", ".join(f'"{c}"' for c in columns)
-    con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM batch_new")
+    if "source_file" in table_columns and "source_file" not in frame.columns:
+        con.execute(f"INSERT INTO {table} ({quoted}, source_file) SELECT {quoted}, ? FROM batch_new", [source])
+    else:
+        con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM batch_new")
     new_records = query_frame(con, "SELECT DISTINCT record_no FROM batch_new").get_column("record_no")
     con.execute("DROP TABLE batch_new")
     return new_records
