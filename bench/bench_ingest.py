@@ -117,6 +117,36 @@ def bench_incremental(tmp: Path, base: int) -> None:
     con.close()
 
 
+MAILDIR_MESSAGE = """From: Persoana {i} <p{i}@example.ro>
+To: contact@asociatia-exemplu.ro
+Subject: =?UTF-8?Q?=C3=8Entrebare?= {i}
+Date: Mon, 2 Nov 2026 10:{m:02d}:00 +0200
+Message-ID: <m{i}@example.ro>
+Content-Type: text/plain; charset=utf-8
+
+Bună ziua, aș vrea să știu mai multe despre donații. {i}
+"""
+
+
+def bench_maildir(tmp: Path, messages: int = 2_000) -> None:
+    """A Maildir is one file per message: files of a channel are loaded together, not one by one."""
+    from legatura.flows.ingest import ingest_paths
+
+    settings = Settings(warehouse={"path": tmp / "mail.duckdb", "snapshot": tmp / "mail-snap.duckdb"})
+    cur = tmp / "maildir" / "cur"
+    cur.mkdir(parents=True)
+    for i in range(messages):
+        (cur / f"{1790000000 + i}.M{i}P1.host:2,S").write_text(MAILDIR_MESSAGE.format(i=i, m=i % 60))
+    con = db.connect(settings.warehouse.path)
+    db.migrate(con)
+    started = time.perf_counter()
+    summaries = ingest_paths(con, [tmp / "maildir"], settings, channel="email")
+    elapsed = time.perf_counter() - started
+    con.close()
+    print(f"Maildir of {messages:,} message files: {elapsed:.2f} s = {messages / elapsed:,.0f} files/s "
+          f"(loaded {sum(s.rows_ingested for s in summaries):,})")
+
+
 def bench_cli(tmp: Path) -> None:
     """Wall time of `legatura ingest` on one small file: first run in a fresh state folder, then routine."""
     work = tmp / "cli"
@@ -140,6 +170,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="legatura-bench-") as tmp:
         bench_big_csv(Path(tmp), args.rows)
         bench_incremental(Path(tmp), args.base)
+        bench_maildir(Path(tmp))
         if not args.skip_cli:
             bench_cli(Path(tmp))
 

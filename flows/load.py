@@ -109,13 +109,22 @@ def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str]], 
     units: dict[str, list[tuple[int, _Unit]]] = {}
     first_of_sha: dict[str, int] = {}
     copies: list[tuple[int, int, int]] = []   # (index, index of the same bytes earlier in the batch, size)
-    for index, (path, channel) in enumerate(files):
-        raw = path.read_bytes()
-        summary = FileSummary(path=str(path), channel=channel, sha256=sha256_of(raw))
-        if summary.sha256 in first_of_sha:
-            copies.append((index, first_of_sha[summary.sha256], len(raw)))
+    contents = [path.read_bytes() for path, _ in files]
+    shas = [sha256_of(raw) for raw in contents]
+    ledger = _ledger_of(con, shas)
+    already = []
+    for index, ((path, channel), raw, sha) in enumerate(zip(files, contents, shas)):
+        summary = FileSummary(path=str(path), channel=channel, sha256=sha)
+        if sha in first_of_sha:
+            copies.append((index, first_of_sha[sha], len(raw)))
             continue
-        if _seen_before(con, summary, len(raw)):
+        if sha in ledger:
+            # the ledger knows these bytes: under this path (unchanged) or another (a copy, recorded as such)
+            rows_read, paths = ledger[sha]
+            summary.rows_read = summary.rows_duplicate = rows_read
+            summary.status = "unchanged" if str(path) in paths else "already_ingested"
+            if summary.status == "already_ingested":
+                already.append((summary, len(raw)))
             summaries[index] = summary
             continue
         try:
@@ -129,6 +138,8 @@ def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str]], 
             continue
         first_of_sha[summary.sha256] = index
         units.setdefault(channel, []).append((index, _Unit(path, len(raw), parsed, summary)))
+    if already:
+        _write_ledgers(con, already)
     for batch in units.values():
         for index, summary in _load_batch(con, batch, settings):
             summaries[index] = summary
@@ -144,19 +155,12 @@ def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str]], 
     return summaries
 
 
-def _seen_before(con, summary: FileSummary, size: int) -> bool:
-    """The ledger knows these bytes: under this path (unchanged) or another (a copy, recorded as such)."""
-    seen = fetch_one(con, "SELECT rows_read FROM ingested_files WHERE sha256 = ? "
-                          "AND status IN ('loaded','already_ingested') ORDER BY ingested_at LIMIT 1", [summary.sha256])
-    if seen is None:
-        return False
-    same_path = fetch_one(
-        con, "SELECT count(*) FROM ingested_files WHERE sha256 = ? AND path = ?", [summary.sha256, summary.path])[0]
-    summary.rows_read = summary.rows_duplicate = seen[0]
-    summary.status = "unchanged" if same_path else "already_ingested"
-    if not same_path:
-        _write_ledger(con, summary, size)
-    return True
+def _ledger_of(con, shas: list[str]) -> dict[str, tuple[int, set[str]]]:
+    """For each sha256 the ledger has loaded: its records read and every path it was seen under."""
+    rows = con.execute(
+        "SELECT sha256, arg_min(rows_read, ingested_at) FILTER (WHERE status IN ('loaded', 'already_ingested')),"
+        " list(path) FROM ingested_files WHERE sha256 IN (SELECT unnest(?)) GROUP BY sha256", [shas]).fetchall()
+    return {sha: (rows_read, set(paths)) for sha, rows_read, paths in rows if rows_read is not None}
 
 
 def _load_batch(con, batch: list[tuple[int, _Unit]], settings: Settings) -> list[tuple[int, FileSummary]]:
@@ -164,8 +168,7 @@ def _load_batch(con, batch: list[tuple[int, _Unit]], settings: Settings) -> list
     con.execute("BEGIN TRANSACTION")
     try:
         _load_units(con, [unit for _, unit in batch], settings)
-        for _, unit in batch:
-            _write_ledger(con, unit.summary, unit.size)
+        _write_ledgers(con, [(unit.summary, unit.size) for _, unit in batch])
         con.execute("COMMIT")
         return [(index, unit.summary) for index, unit in batch]
     except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - nothing half-written, run goes on
@@ -190,6 +193,20 @@ def record_unreadable(con, path: Path, channel: str, reason: str, raw: bytes | N
     _write_ledger(con, summary, len(raw))
     con.execute("COMMIT")
     return summary
+
+
+def _write_ledgers(con, entries: list[tuple[FileSummary, int]]) -> None:
+    """Ledger rows for many files in one insert."""
+    frame = pl.DataFrame(
+        [(s.path, s.sha256, s.channel, s.rows_read, s.rows_ingested, s.rows_duplicate, s.rows_quarantined, size,
+          s.status) for s, size in entries],
+        schema={"path": pl.String, "sha256": pl.String, "channel": pl.String, "rows_read": pl.Int64,
+                "rows_ingested": pl.Int64, "rows_duplicate": pl.Int64, "rows_quarantined": pl.Int64,
+                "size_bytes": pl.Int64, "status": pl.String}, orient="row")
+    con.register("batch_ledger", frame.to_arrow())
+    con.execute("INSERT INTO ingested_files (path, sha256, channel, rows_read, rows_ingested, rows_duplicate,"
+                " rows_quarantined, size_bytes, status) SELECT * FROM batch_ledger")
+    con.unregister("batch_ledger")
 
 
 def _write_ledger(con, summary: FileSummary, size: int) -> None:
