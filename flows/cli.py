@@ -87,23 +87,6 @@ def init() -> None:
     typer.echo(f"analysts: duckdb -readonly {s.warehouse.snapshot}")
 
 
-def _progress_printer(total_hint: int | None = None):
-    """A per-file progress line: a rich bar on a terminal, plain lines otherwise."""
-    from legatura.flows.load import FileSummary
-
-    def line(summary: FileSummary) -> str:
-        if summary.status == "failed":
-            return f"{summary.path}: FAILED, quarantined whole: {summary.error}"
-        if summary.status == "unchanged":
-            return f"{summary.path}: already ingested, unchanged"
-        if summary.status == "skipped":
-            return f"{summary.path}: skipped, {summary.error}"
-        return (f"{summary.path} [{summary.channel}]: read {summary.rows_read}, loaded {summary.rows_ingested}, "
-                f"duplicate {summary.rows_duplicate}, quarantined {summary.rows_quarantined}")
-
-    return line
-
-
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders; folders under landing/<channel>/ imply the channel.")],
@@ -122,10 +105,9 @@ def ingest(
     from legatura.flows.ingest import discover, ingest_flow
 
     sources = discover(paths, s, channel)  # fail fast on a missing path or an unknown channel
-    describe = _progress_printer()
     result = _with_progress(len(sources), "ingesting",
                             lambda progress: ingest_flow(paths, s, channel, progress=progress, notify=say),
-                            describe)
+                            lambda summary: summary.line())
     totals = result.totals()
     tracking = [f"response times: {line}" for line in str(result.tracking).splitlines()] if result.tracking else []
     emit(result, as_json, [
@@ -222,7 +204,7 @@ def run(
     start_prefect(s)
     from legatura.flows.pipeline import pipeline_flow
 
-    result = pipeline_flow(s, when, progress=lambda f: say(_progress_printer()(f)), notify=say)
+    result = pipeline_flow(s, when, progress=lambda f: say(f.line()), notify=say)
     emit(result, as_json, result.lines())
     if result.failures:
         raise CommandFailed("; ".join(result.failures))

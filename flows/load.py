@@ -50,6 +50,17 @@ class FileSummary:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def line(self) -> str:
+        """One line for a person watching the run."""
+        if self.status == "failed":
+            return f"{self.path}: FAILED, quarantined whole: {self.error}"
+        if self.status == "unchanged":
+            return f"{self.path}: already ingested, unchanged"
+        if self.status == "skipped":
+            return f"{self.path}: skipped, {self.error}"
+        return (f"{self.path} [{self.channel}]: read {self.rows_read}, loaded {self.rows_ingested}, "
+                f"duplicate {self.rows_duplicate}, quarantined {self.rows_quarantined}")
+
 
 def sha256_of(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()

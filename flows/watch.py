@@ -206,15 +206,6 @@ class WatchSummary:
                 f"loaded, {self.failed_batches} batch(es) failed")
 
 
-def describe_file(summary) -> str:
-    if summary.status == "failed":
-        return f"{summary.path}: FAILED, quarantined whole: {summary.error}"
-    if summary.status == "unchanged":
-        return f"{summary.path}: already ingested, unchanged"
-    return (f"{summary.path} [{summary.channel}]: read {summary.rows_read}, loaded {summary.rows_ingested}, "
-            f"duplicate {summary.rows_duplicate}, quarantined {summary.rows_quarantined}")
-
-
 class LandingWatcher:
     """The watcher's state between events: what is pending, what failed, which channels are unknown."""
 
@@ -293,7 +284,7 @@ class LandingWatcher:
         self.summary.batches += 1
         try:
             batch.result = ingest_flow(paths, self.settings, None,
-                                       progress=lambda s: self.say(describe_file(s)), notify=self.say)
+                                       progress=lambda s: self.say(s.line()), notify=self.say)
         except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the watcher
             batch.error = f"{type(exc).__name__}: {exc}"
             self.summary.failed_batches += 1

@@ -68,6 +68,12 @@ def ingest(warehouse, settings):
     return run
 
 
+def assert_accounted(summaries) -> None:
+    """Nothing lost: every record read is loaded, a duplicate, or quarantined."""
+    for s in summaries:
+        assert s.rows_ingested + s.rows_duplicate + s.rows_quarantined == s.rows_read, s
+
+
 def copy_sample(src: Path, dest_dir: Path, name: str | None = None) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / (name or src.name)

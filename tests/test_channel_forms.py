@@ -8,15 +8,10 @@ import polars as pl
 import pytest
 from legatura.transforms.channels import forms
 
-from tests.conftest import copy_sample
+from tests.conftest import assert_accounted, copy_sample
 
 DATA = Path(__file__).parent / "data" / "forms"
 SAMPLE = "Formular contact (Răspunsuri) - Răspunsuri formular 1.csv"
-
-
-def _accounted(summaries) -> None:
-    for s in summaries:
-        assert s.rows_ingested + s.rows_duplicate + s.rows_quarantined == s.rows_read, s
 
 
 def _requests(warehouse) -> dict[str, tuple]:
@@ -65,7 +60,7 @@ def test_forms_guess_time_format(values, expected):
 
 def test_forms_sample_gives_requests_consents_and_two_quarantined(ingest, warehouse, formats):
     summaries = ingest(formats / "forms" / SAMPLE)
-    _accounted(summaries)
+    assert_accounted(summaries)
     [summary] = summaries
     assert summary.channel == "forms"
     assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (8, 6, 2)
@@ -106,7 +101,7 @@ def test_forms_download_again_and_excel_cp1250_resave_repeat_nothing(ingest, war
     assert (again.rows_read, again.rows_ingested, again.rows_duplicate, again.rows_quarantined) == (9, 1, 6, 2)
     # Excel on a Romanian Windows: cp1250, `;`, cedilla letters in header and answers, DD.MM.YYYY times
     [resaved] = ingest(DATA / "Formular contact (Excel, Windows-1250).csv")
-    _accounted([again, resaved])
+    assert_accounted([again, resaved])
     assert resaved.channel == "forms"
     assert (resaved.rows_read, resaved.rows_ingested, resaved.rows_duplicate, resaved.rows_quarantined) == (8, 0, 6, 2)
     assert warehouse.execute("SELECT count(*) FROM interactions").fetchone()[0] == 7
@@ -125,7 +120,7 @@ def test_forms_cp1250_resave_alone_reads_cedillas_right(ingest, warehouse):
 
 def test_forms_english_google_forms_sheet(ingest, warehouse):
     [summary] = ingest(DATA / "english_google_forms.csv")
-    _accounted([summary])
+    assert_accounted([summary])
     assert summary.channel == "forms"
     assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (6, 5, 1)
     requests = _requests(warehouse)

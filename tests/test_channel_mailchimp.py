@@ -7,12 +7,9 @@ from pathlib import Path
 import polars as pl
 from legatura.transforms.channels import mailchimp
 
+from tests.conftest import assert_accounted
+
 DATA = Path(__file__).parent / "data" / "mailchimp"
-
-
-def _accounted(summaries) -> None:
-    for s in summaries:
-        assert s.rows_ingested + s.rows_duplicate + s.rows_quarantined == s.rows_read, s
 
 
 def _by_name(summaries) -> dict[str, tuple[int, int, int, int]]:
@@ -43,7 +40,7 @@ def test_mailchimp_parse_tags():
 
 def test_mailchimp_sample_export_gives_contacts_tags_consents_and_suppression(ingest, warehouse, formats):
     summaries = ingest(formats / "mailchimp")
-    _accounted(summaries)
+    assert_accounted(summaries)
     assert {s.channel for s in summaries} == {"mailchimp"}
     assert _by_name(summaries) == {"cleaned": (1, 1, 0, 0), "subscribed": (6, 6, 0, 0),
                                    "unsubscribed": (2, 2, 0, 0)}
@@ -72,7 +69,7 @@ def test_mailchimp_sample_export_gives_contacts_tags_consents_and_suppression(in
 def test_mailchimp_later_snapshot_repeats_are_duplicates_and_unsubscribe_wins(ingest, warehouse, formats):
     ingest(formats / "mailchimp")
     summaries = ingest(DATA / "audience_export_2026-12-01")
-    _accounted(summaries)
+    assert_accounted(summaries)
     # five members repeated unchanged, one new; Ana unsubscribed (her opt-in repeats, her opt-out is new)
     assert _by_name(summaries) == {"cleaned": (1, 0, 1, 0), "subscribed": (6, 1, 5, 0),
                                    "unsubscribed": (3, 1, 2, 0)}
@@ -86,7 +83,7 @@ def test_mailchimp_later_snapshot_repeats_are_duplicates_and_unsubscribe_wins(in
 
 def test_mailchimp_excel_resave_bom_multiline_notes_and_broken_emails(ingest, warehouse):
     [summary] = ingest(DATA / "nasty" / "subscribed_members_export_0badc0ffee.csv")
-    _accounted([summary])
+    assert_accounted([summary])
     assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (4, 2, 2)
     contacts = {r[0]: r[1:] for r in warehouse.execute("SELECT email, full_name, phone, tags FROM contacts").fetchall()}
     assert contacts == {"mixed.case@gmail.com": ("Irina Șerban", "+40744555666", ["Donator", "Voluntar"]),

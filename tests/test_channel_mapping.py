@@ -9,6 +9,8 @@ import pytest
 from legatura.flows.config import Settings
 from legatura.transforms.channels import mapping
 
+from tests.conftest import assert_accounted
+
 DATA = Path(__file__).parent / "data" / "mapping"
 FORM_SAMPLE = "Formular contact (Răspunsuri) - Răspunsuri formular 1.csv"
 
@@ -46,14 +48,9 @@ def settings(tmp_path: Path, formats: Path) -> Settings:
     )
 
 
-def _accounted(summaries) -> None:
-    for s in summaries:
-        assert s.rows_ingested + s.rows_duplicate + s.rows_quarantined == s.rows_read, s
-
-
 def test_mapping_donations_from_a_cp1250_bank_export(ingest, warehouse):
     summaries = ingest(DATA / "donatii_banca_2026-10.csv", channel="banca")
-    _accounted(summaries)
+    assert_accounted(summaries)
     [summary] = summaries
     # 8 rows: 4 gifts, the repeated OP-0001 is a duplicate, 3 broken
     assert (summary.rows_read, summary.rows_ingested, summary.rows_duplicate, summary.rows_quarantined) == (8, 4, 1, 3)
@@ -85,7 +82,7 @@ def test_mapping_match_glob_picks_the_mapping(ingest, warehouse):
 
 def test_mapping_contacts_with_tags_and_consent_answers(ingest, warehouse):
     summaries = ingest(DATA / "contacte_gala.csv", channel="gala")
-    _accounted(summaries)
+    assert_accounted(summaries)
     [summary] = summaries
     # Irina's row twice: the loader counts a contact seen for the first time as new in every record of
     # the batch that names it, so the repeat may count as loaded rather than duplicate

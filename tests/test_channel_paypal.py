@@ -7,12 +7,9 @@ from pathlib import Path
 import pytest
 from legatura.transforms.channels import paypal
 
+from tests.conftest import assert_accounted
+
 DATA = Path(__file__).parent / "data" / "paypal"
-
-
-def _accounted(summaries) -> None:
-    for s in summaries:
-        assert s.rows_ingested + s.rows_duplicate + s.rows_quarantined == s.rows_read, s
 
 
 def _gifts(warehouse) -> dict[str, tuple]:
@@ -31,7 +28,7 @@ def test_paypal_detect_knows_both_sample_layouts(formats):
 
 def test_paypal_original_download_loads_gifts_and_refund(ingest, warehouse, formats):
     summaries = ingest(formats / "paypal" / "Download.CSV")
-    _accounted(summaries)
+    assert_accounted(summaries)
     [summary] = summaries
     assert summary.channel == "paypal"
     assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (8, 8, 0)
@@ -72,7 +69,7 @@ def test_paypal_excel_round_trip_quarantines_two_broken_rows(ingest, warehouse, 
 
 def test_paypal_both_samples_give_nine_gifts_and_the_expected_totals(ingest, warehouse, formats):
     summaries = ingest(formats / "paypal")
-    _accounted(summaries)
+    assert_accounted(summaries)
     assert sorted(s.rows_quarantined for s in summaries) == [0, 2]
     totals = dict(warehouse.execute(
         "SELECT currency, sum(amount - amount_refunded) FROM donations GROUP BY currency").fetchall())
@@ -88,7 +85,7 @@ def test_paypal_both_samples_give_nine_gifts_and_the_expected_totals(ingest, war
 def test_paypal_overlapping_download_adds_no_gift_twice(ingest, warehouse, formats):
     ingest(formats / "paypal" / "Download.CSV")
     [summary] = ingest(DATA / "Download_2026-10-13_to_2026-11-05.CSV")
-    _accounted([summary])
+    assert_accounted([summary])
     # the refund, Ana's gift and the withdrawal were all seen before; one new gift
     assert (summary.rows_read, summary.rows_ingested, summary.rows_duplicate) == (4, 1, 3)
     assert warehouse.execute("SELECT reason FROM ignored_records").fetchall() == [("General Withdrawal: not a gift",)]
@@ -103,7 +100,7 @@ def test_paypal_refund_in_an_earlier_file_than_its_gift(ingest, warehouse):
     assert (refund.rows_read, refund.rows_ingested) == (1, 1)
     assert warehouse.execute("SELECT count(*) FROM donations").fetchone()[0] == 0
     [gifts_file] = ingest(DATA / "Download_2026-09_gifts.CSV")
-    _accounted([refund, gifts_file])
+    assert_accounted([refund, gifts_file])
     assert (gifts_file.rows_read, gifts_file.rows_quarantined) == (6, 1)
     gifts = _gifts(warehouse)
     assert gifts["paypal:7QW12345AB0000001"][:2] == (100.0, 40.0)
@@ -132,7 +129,7 @@ def test_paypal_excel_utf8_bom_semicolons_and_unknown_zone(ingest, warehouse):
 
 def test_paypal_cp1250_cedillas_quoted_semicolon_and_ragged_row(ingest, warehouse):
     [summary] = ingest(DATA / "Download_cp1250_cedilla.csv", channel="paypal")
-    _accounted([summary])
+    assert_accounted([summary])
     assert (summary.rows_read, summary.rows_quarantined) == (4, 2)
     rows = warehouse.execute(
         "SELECT d.donation_id, d.amount, d.campaign, d.recurring, c.full_name FROM donations d "
@@ -157,7 +154,7 @@ def test_paypal_time_zone_abbreviations(zone, expected_hour):
 
 def test_paypal_and_stripe_samples_give_the_readme_gift_totals(ingest, warehouse, formats):
     summaries = ingest(formats / "stripe", formats / "paypal")
-    _accounted(summaries)
+    assert_accounted(summaries)
     assert sum(s.rows_quarantined for s in summaries) == 3 + 2
     count, ron, eur = warehouse.execute(
         "SELECT count(*), sum(amount - amount_refunded) FILTER (WHERE currency = 'RON'),"
@@ -171,7 +168,7 @@ def test_paypal_row_with_extra_fields_is_quarantined(ingest, warehouse, tmp_path
     path = tmp_path / "Download.CSV"
     path.write_bytes(b"\r\n".join(lines))
     [summary] = ingest(path, channel="paypal")
-    _accounted([summary])
+    assert_accounted([summary])
     assert summary.rows_quarantined == 2
     reasons = dict(warehouse.execute("SELECT line_or_key, reason FROM quarantine").fetchall())
     assert reasons["2"] == "the row has 42 fields where the header has 41"
