@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 SKIPPED_NAMES = ("*.part", "*.tmp", "*.crdownload", "~$*", ".*")
 # inside a folder these are documents, pictures and settings, never exports: listed as skipped, not read
 NOT_EXPORTS = (".md", ".toml", ".ini", ".cfg", ".pdf", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".heic",
-               ".mp4", ".mov", ".mp3", ".ogg", ".doc", ".docx", ".odt", ".xls", ".xlsx", ".ods", ".zip")
+               ".mp4", ".mov", ".mp3", ".ogg", ".doc", ".docx", ".odt", ".xls", ".xlsx", ".ods")
 
 
 @dataclass
@@ -26,6 +27,7 @@ class SourceFile:
     channel: str | None
     problem: str | None = None   # why the channel could not be told (the file is then quarantined whole)
     skipped: bool = False        # a document or picture inside a folder: not an export, not read
+    raw: bytes | None = None     # the bytes of a member of a .zip (its path is then "<zip>/<member>")
 
 
 def _landing_channel(path: Path, settings: Settings) -> str | None:
@@ -36,7 +38,7 @@ def _landing_channel(path: Path, settings: Settings) -> str | None:
     return relative.parts[0] if len(relative.parts) > 1 else None
 
 
-def detect_channel(path: Path, settings: Settings) -> str:
+def detect_channel(path: Path, settings: Settings, head: bytes | None = None) -> str:
     """landing/<channel>/ names it; else a mapping whose `match` glob fits; else the first preset that knows it."""
     landing = _landing_channel(path, settings)
     if landing:
@@ -49,8 +51,9 @@ def detect_channel(path: Path, settings: Settings) -> str:
         pattern = mapping.get("match")
         if pattern and fnmatch.fnmatch(path.name, pattern):
             return name
-    with path.open("rb") as handle:
-        head = handle.read(64 * 1024)
+    if head is None:
+        with path.open("rb") as handle:
+            head = handle.read(64 * 1024)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # presets look for their headers in UTF-8
         head = head[: len(head) // 2 * 2].decode("utf-16", errors="ignore").encode("utf-8")
     for name in PRESETS:
@@ -83,6 +86,9 @@ def discover(paths: Iterable[Path], settings: Settings, channel: str | None = No
                 if p.is_file() and not _is_skipped(p) and "tmp" not in p.relative_to(path).parts[:-1]
             )
         for file in files:
+            if file.suffix.lower() == ".zip":
+                found.extend(_zip_members(file, settings, channel))
+                continue
             if file is not path and file.suffix.lower() in NOT_EXPORTS:
                 found.append(SourceFile(file, None, f"not an export ({file.suffix.lower()} file)", skipped=True))
                 continue
@@ -97,12 +103,37 @@ def discover(paths: Iterable[Path], settings: Settings, channel: str | None = No
     return found
 
 
+def _zip_members(archive: Path, settings: Settings, channel: str | None) -> list[SourceFile]:
+    """A .zip (Mailchimp's audience export, Facebook's download, Takeout) is read as the files inside it."""
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            members = [m for m in zipped.infolist()
+                       if not m.is_dir() and not any(part.startswith((".", "__MACOSX")) for part in
+                                                     Path(m.filename).parts)]
+            contents = [(m.filename, zipped.read(m)) for m in members]
+    except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+        return [SourceFile(archive, None, f"{archive}: not a readable zip archive ({exc})")]
+    found = []
+    landing = _landing_channel(archive, settings)
+    for name, raw in sorted(contents):
+        member = archive / name
+        if member.suffix.lower() in NOT_EXPORTS:
+            found.append(SourceFile(member, None, f"not an export ({member.suffix.lower()} file)", skipped=True))
+            continue
+        try:
+            member_channel = channel or landing or detect_channel(member, settings, head=raw[:64 * 1024])
+            found.append(SourceFile(member, member_channel, raw=raw))
+        except UnknownChannel as exc:
+            found.append(SourceFile(member, None, str(exc), raw=raw))
+    return found
+
+
 def ingest_source(con: duckdb.DuckDBPyConnection, source: SourceFile, settings: Settings) -> FileSummary:
     """Ingest one discovered file; a file of unknown channel is quarantined whole and recorded as failed."""
     if source.skipped:
         return FileSummary(path=str(source.path), channel="-", status="skipped", error=source.problem)
     if source.channel is None:
-        return record_unreadable(con, source.path, "unknown", source.problem or "unknown channel")
+        return record_unreadable(con, source.path, "unknown", source.problem or "unknown channel", source.raw)
     return ingest_file(con, source.path, source.channel, settings)
 
 
@@ -140,7 +171,8 @@ def batches(sources: list[SourceFile]) -> list[list[SourceFile]]:
     groups: list[list[SourceFile]] = []
     size = 0
     for source in sources:
-        bytes_ = source.path.stat().st_size if source.path.exists() else 0
+        bytes_ = len(source.raw) if source.raw is not None else (
+            source.path.stat().st_size if source.path.exists() else 0)
         if not groups or len(groups[-1]) >= BATCH_FILES or size + bytes_ > BATCH_BYTES:
             groups.append([])
             size = 0
@@ -159,7 +191,7 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, sources: list[SourceFile], sett
             summaries[index] = ingest_source(con, source, settings)
         else:
             readable.append(index)
-    loaded = ingest_files(con, [(sources[i].path, sources[i].channel) for i in readable], settings)
+    loaded = ingest_files(con, [(sources[i].path, sources[i].channel, sources[i].raw) for i in readable], settings)
     for index, summary in zip(readable, loaded):
         summaries[index] = summary
     if progress:

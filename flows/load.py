@@ -97,7 +97,7 @@ def _available_presets() -> list[str]:
 
 def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, channel: str, settings: Settings) -> FileSummary:
     """Ingest one file in one transaction; a file that cannot be read is quarantined whole."""
-    return ingest_files(con, [(path, channel)], settings)[0]
+    return ingest_files(con, [(path, channel, None)], settings)[0]
 
 
 @dataclass
@@ -108,11 +108,12 @@ class _Unit:
     size: int
     parsed: ParseResult
     summary: FileSummary
+    raw: bytes = b""
     base: int = 0                    # its record_no offset in the batch
 
 
-def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str]], settings: Settings
-                 ) -> list[FileSummary]:
+def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str, bytes | None]],
+                 settings: Settings) -> list[FileSummary]:
     """Ingest files: each is parsed on its own, then the files of one channel are loaded together in one
     transaction (a Maildir of thousands of messages is a few loads, not thousands). Should the warehouse
     refuse a batch, its files are loaded one by one, and a file it still refuses is quarantined whole."""
@@ -120,11 +121,11 @@ def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str]], 
     units: dict[str, list[tuple[int, _Unit]]] = {}
     first_of_sha: dict[str, int] = {}
     copies: list[tuple[int, int, int]] = []   # (index, index of the same bytes earlier in the batch, size)
-    contents = [path.read_bytes() for path, _ in files]
+    contents = [raw if raw is not None else path.read_bytes() for path, _, raw in files]
     shas = [sha256_of(raw) for raw in contents]
     ledger = _ledger_of(con, shas)
     already = []
-    for index, ((path, channel), raw, sha) in enumerate(zip(files, contents, shas)):
+    for index, ((path, channel, _), raw, sha) in enumerate(zip(files, contents, shas)):
         summary = FileSummary(path=str(path), channel=channel, sha256=sha)
         if sha in first_of_sha:
             copies.append((index, first_of_sha[sha], len(raw)))
@@ -148,7 +149,7 @@ def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str]], 
                                                  traceback.format_exc(limit=3)[-2000:])
             continue
         first_of_sha[summary.sha256] = index
-        units.setdefault(channel, []).append((index, _Unit(path, len(raw), parsed, summary)))
+        units.setdefault(channel, []).append((index, _Unit(path, len(raw), parsed, summary, raw)))
     if already:
         _write_ledgers(con, already)
     for batch in units.values():
@@ -159,7 +160,7 @@ def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str]], 
         copy = FileSummary(path=str(files[index][0]), channel=files[index][1], sha256=first.sha256,
                            status="already_ingested", rows_read=first.rows_read, rows_duplicate=first.rows_read)
         if first.status == "failed":
-            copy = record_unreadable(con, files[index][0], files[index][1], first.error or "failed")
+            copy = record_unreadable(con, files[index][0], files[index][1], first.error or "failed", contents[index])
         else:
             _write_ledger(con, copy, size)
         summaries[index] = copy
@@ -188,8 +189,8 @@ def _load_batch(con, batch: list[tuple[int, _Unit]], settings: Settings) -> list
             return [result for item in batch for result in _load_batch(con, [item], settings)]
         index, unit = batch[0]
         return [(index, record_unreadable(con, unit.path, unit.summary.channel,
-                                          f"file could not be loaded: {type(exc).__name__}: {exc}",
-                                          detail=traceback.format_exc(limit=5)[-4000:]))]
+                                          f"file could not be loaded: {type(exc).__name__}: {exc}", unit.raw,
+                                          traceback.format_exc(limit=5)[-4000:]))]
 
 
 def record_unreadable(con, path: Path, channel: str, reason: str, raw: bytes | None = None,

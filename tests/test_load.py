@@ -136,3 +136,22 @@ def test_a_batch_of_files_is_accounted_file_by_file(ingest, warehouse, tmp_path)
     from legatura.warehouse.db import check_invariants
 
     assert check_invariants(warehouse) == {}
+
+
+def test_a_zip_is_read_as_the_exports_inside_it(ingest, warehouse, formats, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "audience_export_2026-11-10.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for csv_file in sorted((formats / "mailchimp" / "audience_export_2026-11-10").iterdir()):
+            zipped.write(csv_file, csv_file.name)
+        zipped.writestr("__MACOSX/._subscribed.csv", b"\x00junk")
+        zipped.writestr("notes.pdf", b"%PDF-1.4")
+    summaries = {s.path.rsplit("/", 1)[-1]: s for s in ingest(archive)}
+    assert summaries["notes.pdf"].status == "skipped"
+    loaded = [s for s in summaries.values() if s.status == "loaded"]
+    assert len(loaded) == 3 and {s.channel for s in loaded} == {"mailchimp"}
+    assert all(s.path.startswith(str(archive) + "/") for s in loaded)
+    assert warehouse.execute("SELECT count(*) FROM contacts").fetchone()[0] == 9
+    # the same zip again: every member unchanged
+    assert {s.status for s in ingest(archive) if s.status != "skipped"} == {"unchanged"}
