@@ -293,6 +293,14 @@ class Receiver(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up is routine (nothing was acknowledged); anything else is logged."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            return
+        log.exception("receiver: error while serving %s", client_address[0])
+
     def shutdown(self) -> None:
         super().shutdown()
         self.server_close()
