@@ -19,7 +19,7 @@ FIELDS = ["MessageSid", "From", "To", "Body", "NumMedia", "OptOutType", "receive
 
 def detect(name: str, head: bytes) -> bool:
     first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0]
-    return first.startswith(b"{") and b'"MessageSid"' in first and b'"AccountSid"' in first
+    return first.startswith(b"{") and b'"MessageSid"' in first and b'"From"' in first
 
 
 def _read_lines(text: str) -> tuple[list[dict], list[dict]]:
