@@ -155,3 +155,16 @@ def test_a_zip_is_read_as_the_exports_inside_it(ingest, warehouse, formats, tmp_
     assert warehouse.execute("SELECT count(*) FROM contacts").fetchone()[0] == 9
     # the same zip again: every member unchanged
     assert {s.status for s in ingest(archive) if s.status != "skipped"} == {"unchanged"}
+
+
+def test_stripe_times_re_saved_by_excel_still_read_as_utc(ingest, warehouse, tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("id;Created date (UTC);Amount;Amount Refunded;Currency;Status;Customer Email\n"
+                    "ch_1;12.11.2026 08:41;150,00;0,00;ron;Paid;a@x.ro\n"
+                    "ch_2;2026-11-12 08:41:07;1.234,50;0,00;ron;Paid;b@x.ro\n")
+    [summary] = ingest(path, channel="stripe")
+    assert (summary.rows_ingested, summary.rows_quarantined) == (2, 0)
+    rows = warehouse.execute("SELECT donation_id, amount, strftime(donated_at, '%Y-%m-%d %H:%M') FROM donations "
+                             "ORDER BY 1").fetchall()
+    assert [(r[0], float(r[1]), r[2]) for r in rows] == [("stripe:ch_1", 150.0, "2026-11-12 08:41"),
+                                                        ("stripe:ch_2", 1234.5, "2026-11-12 08:41")]

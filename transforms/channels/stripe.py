@@ -22,6 +22,21 @@ REQUIRED = ["id", "Created date (UTC)", "Amount", "Currency", "Status"]
 USED = [*REQUIRED, "Amount Refunded", "Refunded date (UTC)", "Customer Email", "Customer Description", "Card Name",
         "Invoice ID", "campaign (metadata)"]
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# what the same UTC times become after a re-save by Excel in a Romanian locale
+TIME_FORMATS = (TIME_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
+                "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")
+
+
+def _utc_time(column: pl.Expr) -> pl.Expr:
+    """Stripe's own format in one pass; the re-saved forms are tried only when some value needs them."""
+    def parse(values: pl.Series) -> pl.Series:
+        frame = values.to_frame("v")
+        exact = frame.select(parse_utc_time(pl.col("v"), TIME_FORMAT)).to_series()
+        if exact.null_count() == values.null_count():
+            return exact
+        return frame.select(pl.coalesce([parse_utc_time(pl.col("v"), fmt) for fmt in TIME_FORMATS])).to_series()
+
+    return column.map_batches(parse, return_dtype=pl.Datetime("us", "UTC"))
 
 
 class NotAStripeExport(Exception):
@@ -42,10 +57,11 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     frame = rows.with_row_index("record_no").with_columns(
         source_line=pl.Series(lines).cast(pl.String),
         charge_id=pl.col("id").str.strip_chars().replace("", None),
-        created=parse_utc_time(pl.col("Created date (UTC)"), TIME_FORMAT),
+        created=_utc_time(pl.col("Created date (UTC)")),
         amount=parse_number(pl.col("Amount"), decimal_comma=False),
         refunded=parse_number(col("Amount Refunded"), decimal_comma=False).fill_null(0.0),
-        refunded_at=parse_utc_time(col("Refunded date (UTC)"), TIME_FORMAT),
+        refunded_at=(_utc_time(pl.col("Refunded date (UTC)")) if "Refunded date (UTC)" in rows.columns
+                     else pl.lit(None, dtype=pl.Datetime("us", "UTC"))),
         currency=pl.col("Currency").str.strip_chars().str.to_uppercase(),
         status=pl.col("Status").str.strip_chars().str.to_lowercase(),
         email=normalise_email(col("Customer Email")),
