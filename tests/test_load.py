@@ -58,7 +58,7 @@ def test_stripe_row_with_empty_date_is_quarantined_with_reason(ingest, warehouse
     [summary] = ingest(path, channel="stripe")
     assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (3, 1, 2)
     reasons = warehouse.execute("SELECT line_or_key, reason FROM quarantine ORDER BY 1").fetchall()
-    assert reasons == [("2", "date '' is not YYYY-MM-DD HH:MM:SS"), ("3", "8 fields where the header has 7")]
+    assert reasons == [("2", "date '' is not YYYY-MM-DD HH:MM:SS"), ("3", "the row has 8 fields where the header has 7")]
 
 
 def test_unknown_landing_folder_quarantines_its_files_and_goes_on(ingest, warehouse, settings, formats):

@@ -83,3 +83,31 @@ def test_utf16_tab_separated_excel_unicode_text_loads_like_the_original(formats,
     assert (summary.channel, summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (
         "stripe", 12, 9, 3)
     assert con.execute("SELECT count(*) FROM donations").fetchone()[0] == 8
+
+
+@pytest.mark.parametrize("channel", sorted([*SAMPLES, "paypal"]))
+def test_a_row_with_extra_fields_is_quarantined_not_truncated(channel, formats, tmp_path, settings):
+    """Whatever the preset, a record with more (non-empty) fields than the header loses nothing silently."""
+    from legatura.flows.ingest import ingest_paths
+    from legatura.warehouse import db
+
+    sample = SAMPLES.get(channel, "paypal/Download.CSV")
+    text = (formats / sample).read_bytes().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    rows[1] = [*rows[1], "a stray cell"]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    results = []
+    for name, data in (("original", text), ("ragged", out.getvalue())):
+        path = tmp_path / name / Path(sample).name
+        path.parent.mkdir()
+        path.write_text(data, encoding="utf-8")
+        con = db.connect(tmp_path / name / "w.duckdb")
+        db.migrate(con)
+        [summary] = ingest_paths(con, [path], settings, channel=channel)
+        reasons = [r[0] for r in con.execute("SELECT reason FROM quarantine WHERE line_or_key = '2'").fetchall()]
+        results.append((summary.rows_read, summary.rows_quarantined, reasons))
+        con.close()
+    (read, quarantined, _), (read_after, quarantined_after, reasons) = results
+    assert (read_after, quarantined_after) == (read, quarantined + 1)
+    assert any(f"{len(rows[0]) + 1} fields where the header has {len(rows[0])}" in r for r in reasons), reasons

@@ -6,6 +6,7 @@ import hashlib
 import io
 import re
 import unicodedata
+from typing import NamedTuple
 
 import phonenumbers
 import polars as pl
@@ -23,15 +24,6 @@ RAGGED = "__ragged__"  # column added by the CSV readers when a row has extra no
 
 class UnreadableFile(Exception):
     """The file cannot be read as text or as a table at all."""
-
-
-def source_lines(raw: bytes, line_numbers: list[int], limit: int = 10_000) -> list[str]:
-    """The original text of the given 1-based lines (for a quarantined record's `raw`), decoded."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    lines = raw.split(b"\n")
-    text_of = lambda i: decode_text(lines[i - 1].rstrip(b"\r"))[0][:limit] if 0 < i <= len(lines) else ""  # noqa: E731
-    return [text_of(i) for i in line_numbers]
 
 
 def decode_text(raw: bytes) -> tuple[str, str]:
@@ -62,17 +54,21 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def read_csv_text(text: str, source: str) -> tuple[pl.DataFrame, list[int]]:
-    """Parse CSV text into an all-string frame plus the 1-based line number each record starts on."""
-    return _read_csv(text.encode("utf-8"), source)
+class CsvTable(NamedTuple):
+    """A parsed CSV export: all-string frame, the 1-based line each record starts on, how it was written."""
+
+    frame: pl.DataFrame
+    lines: list[int]
+    encoding: str
+    delimiter: str
 
 
-def read_csv_bytes(raw: bytes, source: str, columns: list[str] | None = None
-                   ) -> tuple[pl.DataFrame, list[int], str]:
-    """Decode (UTF-8 with/without BOM, cp1250, ISO-8859-2) and parse a CSV export; returns the encoding too.
+def read_csv_bytes(raw: bytes, source: str) -> CsvTable:
+    """Decode (UTF-8 with/without BOM, UTF-16, cp1250, ISO-8859-2) and parse a CSV export.
 
     Polars reads UTF-8 bytes directly (and refuses invalid UTF-8), so a big UTF-8 export is never
-    decoded in Python; anything else is decoded first.
+    decoded in Python; anything else is decoded first. Every column is read: Polars' column projection
+    would silently drop the extra fields of a ragged row, which must be quarantined instead.
     """
     encoding = "utf-8"
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -85,41 +81,26 @@ def read_csv_bytes(raw: bytes, source: str, columns: list[str] | None = None
         raw = raw.replace(b"\r", b"\n")
     first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     delimiter = sniff_delimiter(first.decode("utf-8", errors="replace"))
-    parsed = _read_csv_fast(raw, delimiter, columns)
+    parsed = _read_csv_fast(raw, delimiter)
     if parsed is not None:
-        return parsed[0], parsed[1], encoding
+        return CsvTable(*parsed, encoding, delimiter)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text, encoding = decode_text(raw)
         text = text.lstrip("\ufeff")
         delimiter = sniff_delimiter(text)
-        parsed = _read_csv_fast(text.encode("utf-8"), delimiter, columns)
+        parsed = _read_csv_fast(text.encode("utf-8"), delimiter)
         if parsed is not None:
-            return parsed[0], parsed[1], encoding
-    frame, lines = _read_csv_slow(text.replace("\r\n", "\n"), delimiter, source)
-    return frame, lines, encoding
+            return CsvTable(*parsed, encoding, delimiter)
+    return CsvTable(*_read_csv_slow(text.replace("\r\n", "\n"), delimiter, source), encoding, delimiter)
 
 
-def _read_csv(data: bytes, source: str) -> tuple[pl.DataFrame, list[int]]:
-    frame, lines, _ = read_csv_bytes(data, source)
-    return frame, lines
-
-
-def _read_csv_fast(data: bytes, delimiter: str, columns: list[str] | None = None
-                   ) -> tuple[pl.DataFrame, list[int]] | None:
+def _read_csv_fast(data: bytes, delimiter: str) -> tuple[pl.DataFrame, list[int]] | None:
     """Polars' reader, when every record is one line (so line numbers are known); else None."""
-    selected = None
-    if columns is not None:
-        header_line = data[: data.find(b"\n")].decode("utf-8", errors="replace").rstrip("\r")
-        header = next(csv.reader([header_line], delimiter=delimiter))
-        wanted = set(columns)
-        selected = [name for name in header if name.lstrip("\ufeff").strip() in wanted]
-        if len(set(selected)) != len(selected):
-            selected = None  # repeated header names: read everything and let the preset complain
     try:
         frame = pl.read_csv(data, separator=delimiter, infer_schema=False, quote_char='"',
-                            truncate_ragged_lines=False, raise_if_empty=True, columns=selected)
+                            truncate_ragged_lines=False, raise_if_empty=True)
     except Exception:  # noqa: BLE001 - invalid UTF-8, ragged or oddly quoted rows: the caller decides
         return None
     newlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
@@ -276,18 +257,18 @@ def read_export(raw: bytes, source: str) -> tuple[pl.DataFrame, list[str], str]:
     """A CSV export as a frame of its string columns plus record_no, source_line and `ragged` (the reason
     a row has more fields than the header, else null); also the data columns and the delimiter.
 
-    Shared by the CSV presets (paypal, mailchimp, forms, mappings).
+    Shared by the CSV presets: each puts `ragged` first among its reasons to quarantine a record.
     """
-    rows, lines, _ = read_csv_bytes(raw, source)
-    delimiter = sniff_delimiter(decode_text(raw[:65536])[0])
+    table = read_csv_bytes(raw, source)
+    rows = table.frame
     columns = [c for c in rows.columns if c != RAGGED]
     frame = rows.with_row_index("record_no").with_columns(
         record_no=pl.col("record_no").cast(pl.Int64),
-        source_line=pl.Series(lines, dtype=pl.Int64).cast(pl.String),
+        source_line=pl.Series(table.lines, dtype=pl.Int64).cast(pl.String),
         ragged=(pl.format("the row has {}", pl.col(RAGGED)) if RAGGED in rows.columns
                 else pl.lit(None, pl.String)),
     )
-    return frame.drop(RAGGED, strict=False), columns, delimiter
+    return frame.drop(RAGGED, strict=False), columns, table.delimiter
 
 
 def quarantined(rejected: pl.DataFrame, columns: list[str], delimiter: str,

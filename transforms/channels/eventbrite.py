@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING
 import polars as pl
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.text import (
-    decode_text,
     normalise_email,
     normalise_phones,
     parse_offset_time,
-    raw_lines,
-    read_csv_text,
+    quarantined,
+    read_export,
     valid_email,
 )
 
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
     from legatura.flows.config import Settings
 
 REQUIRED = ["Order Date", "Attendee #", "Email", "Event Name", "Attendee Status", "Checked In"]
-INTERACTION = ["record_no", "source_line", "interaction_id", "kind", "occurred_at", "body",
-               "email", "phone", "full_name"]
 
 
 class NotAnEventbriteExport(Exception):
@@ -40,19 +37,26 @@ def detect(name: str, head: bytes) -> bool:
     return b"Attendee #" in first and b"Order Date" in first
 
 
+def _interactions(tickets: pl.DataFrame, what: str, kind: str, occurred_at: str, body: pl.Expr) -> pl.DataFrame:
+    """One interaction per ticket row: its registration, cancellation or check-in."""
+    return tickets.select(
+        "record_no", "source_line", "email", "phone", "full_name",
+        interaction_id=pl.format("eventbrite:{}:{}", pl.col("attendee"), pl.lit(what)),
+        kind=pl.lit(kind), occurred_at=pl.col(occurred_at), body=body,
+        subject=pl.col("event"), external_id=pl.col("attendee"),
+    )
+
+
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
-    text, _ = decode_text(raw)
-    rows, lines = read_csv_text(text, source)
-    missing = [c for c in REQUIRED if c not in rows.columns]
+    rows, columns, delimiter = read_export(raw, source)
+    missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise NotAnEventbriteExport(f"{source}: not an Eventbrite attendee report, missing columns {missing}")
-    col = lambda name: pl.col(name) if name in rows.columns else pl.lit(None, pl.String)  # noqa: E731
+    col = lambda name: pl.col(name) if name in columns else pl.lit(None, pl.String)  # noqa: E731
     cell = lambda name: col(name).str.strip_chars().replace("", None)  # noqa: E731
-    phones = normalise_phones(rows.get_column("Cell Phone")) if "Cell Phone" in rows.columns else None
-    frame = rows.with_row_index("record_no").with_columns(
-        record_no=pl.col("record_no").cast(pl.Int64),
-        source_line=pl.Series(lines).cast(pl.String),
-        raw=raw_lines(rows),
+    shown = lambda name: col(name).fill_null("")  # noqa: E731  (a null in pl.format nulls the whole reason)
+    phones = normalise_phones(rows.get_column("Cell Phone")) if "Cell Phone" in columns else None
+    frame = rows.with_columns(
         attendee=cell("Attendee #"),
         ordered_at=parse_offset_time(pl.col("Order Date"), settings.organisation.timezone),
         email=normalise_email(col("Email")),
@@ -66,13 +70,14 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         | (pl.col("Attendee Status").str.strip_chars().str.to_lowercase() == "checked in"),
     )
     reason = (
-        pl.when(pl.col("attendee").is_null()).then(pl.lit("empty Attendee #"))
+        pl.when(pl.col("ragged").is_not_null()).then(pl.col("ragged"))
+        .when(pl.col("attendee").is_null()).then(pl.lit("empty Attendee #"))
         .when(pl.col("ordered_at").is_null()).then(
-            pl.format("Order Date '{}' is not YYYY-MM-DD HH:MM:SS+HH:MM", pl.col("Order Date")))
+            pl.format("Order Date '{}' is not YYYY-MM-DD HH:MM:SS+HH:MM", shown("Order Date")))
         .when(pl.col("email").is_not_null() & ~valid_email(pl.col("email"))).then(
-            pl.format("Email '{}' is not a valid address", pl.col("Email")))
+            pl.format("Email '{}' is not a valid address", shown("Email")))
         .when(cell("Cell Phone").is_not_null() & pl.col("phone").is_null()).then(
-            pl.format("Cell Phone '{}' is not a phone number", col("Cell Phone")))
+            pl.format("Cell Phone '{}' is not a phone number", shown("Cell Phone")))
         .when(pl.col("email").is_null() & pl.col("phone").is_null()).then(
             pl.lit("no email or phone: cannot tell who the attendee is"))
     )
@@ -80,40 +85,21 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     good = frame.filter(pl.col("reason").is_null()).with_columns(
         checked_in_at=pl.max_horizontal(pl.col("ordered_at"), pl.col("ordered_at").max().over("event_key")))
 
-    ticket = pl.col("Ticket Type").str.strip_chars() if "Ticket Type" in rows.columns else pl.lit("ticket")
-    registrations = good.select(
-        *INTERACTION[:2],
-        interaction_id=pl.format("eventbrite:{}:registration", pl.col("attendee")),
-        kind=pl.lit("event_registration"), occurred_at=pl.col("ordered_at"),
-        body=pl.format("{} ticket, order {}", ticket.fill_null(""), col("Order #").fill_null("")),
-        email=pl.col("email"), phone=pl.col("phone"), full_name=pl.col("full_name"),
-        subject=pl.col("event"), external_id=pl.col("attendee"),
-    )
-    cancellations = good.filter(pl.col("cancelled")).select(
-        *INTERACTION[:2],
-        interaction_id=pl.format("eventbrite:{}:cancelled", pl.col("attendee")),
-        kind=pl.lit("event_cancelled"), occurred_at=pl.col("ordered_at"),
-        body=pl.lit("Not Attending (refunded or cancelled; the export gives no cancellation time)"),
-        email=pl.col("email"), phone=pl.col("phone"), full_name=pl.col("full_name"),
-        subject=pl.col("event"), external_id=pl.col("attendee"),
-    )
-    checkins = good.filter(pl.col("checked_in")).select(
-        *INTERACTION[:2],
-        interaction_id=pl.format("eventbrite:{}:checkin", pl.col("attendee")),
-        kind=pl.lit("event_checkin"), occurred_at=pl.col("checked_in_at"),
-        body=pl.lit("checked in (the export gives no check-in time)"),
-        email=pl.col("email"), phone=pl.col("phone"), full_name=pl.col("full_name"),
-        subject=pl.col("event"), external_id=pl.col("attendee"),
-    )
-    interactions = pl.concat([registrations, cancellations, checkins]).with_columns(
+    ticket = pl.col("Ticket Type").str.strip_chars() if "Ticket Type" in columns else pl.lit("ticket")
+    interactions = pl.concat([
+        _interactions(good, "registration", "event_registration", "ordered_at",
+                      pl.format("{} ticket, order {}", ticket.fill_null(""), shown("Order #"))),
+        _interactions(good.filter(pl.col("cancelled")), "cancelled", "event_cancelled", "ordered_at",
+                      pl.lit("Not Attending (refunded or cancelled; the export gives no cancellation time)")),
+        _interactions(good.filter(pl.col("checked_in")), "checkin", "event_checkin", "checked_in_at",
+                      pl.lit("checked in (the export gives no check-in time)")),
+    ]).with_columns(
         channel=pl.lit("event"), direction=pl.lit("inbound"), campaign=pl.col("subject"),
         awaits_answer=pl.lit(False), address=pl.col("email"),
     ).sort("record_no", maintain_order=True)
-    quarantine = frame.filter(pl.col("reason").is_not_null()).select(
-        line_or_key="source_line", reason="reason", raw="raw")
     return ParseResult(
         channel="eventbrite",
         records_read=rows.height,
         frames={"interactions": interactions},
-        quarantine=quarantine,
+        quarantine=quarantined(frame.filter(pl.col("reason").is_not_null()), columns, delimiter),
     )

@@ -20,7 +20,7 @@ from legatura.transforms.text import (
     normalise_email,
     normalise_phones,
     raw_lines,
-    read_csv_text,
+    read_export,
     sniff_delimiter,
     valid_email,
 )
@@ -123,11 +123,11 @@ def _yaml_items(text: str, source: str) -> tuple[list[dict], list[dict]]:
     return records, rejected
 
 
-def _csv_frame(text: str, source: str) -> pl.DataFrame:
-    rows, lines = read_csv_text(text, source)
-    if "agreement_id" not in rows.columns:
-        raise NotAPartnersFile(f"{source}: a partners CSV needs an agreement_id column, found {rows.columns}")
-    cell = lambda name: (pl.col(name).str.strip_chars().replace("", None) if name in rows.columns  # noqa: E731
+def _csv_frame(raw: bytes, source: str) -> pl.DataFrame:
+    rows, columns, delimiter = read_export(raw, source)
+    if "agreement_id" not in columns:
+        raise NotAPartnersFile(f"{source}: a partners CSV needs an agreement_id column, found {columns}")
+    cell = lambda name: (pl.col(name).str.strip_chars().replace("", None) if name in columns  # noqa: E731
                          else pl.lit(None, pl.String))
 
     def two_sided(name: str) -> pl.Expr:
@@ -137,10 +137,9 @@ def _csv_frame(text: str, source: str) -> pl.DataFrame:
                 .when(whole.is_not_null()).then(pl.struct(text=whole).struct.json_encode())
                 .when(cell(f"{name}_ngo").is_not_null() | cell(f"{name}_partner").is_not_null()).then(sides))
 
-    return rows.with_row_index("record_no").select(
-        pl.col("record_no").cast(pl.Int64),
-        source_line=pl.Series(lines).cast(pl.String),
-        raw=raw_lines(rows, sniff_delimiter(text)),
+    return rows.select(
+        "record_no", "source_line", "ragged",
+        raw=raw_lines(rows.select(columns), delimiter),
         **{f: cell(f) for f in TEXT_FIELDS},
         **{f: two_sided(f) for f in TWO_SIDED},
     )
@@ -151,12 +150,12 @@ def _csv_frame(text: str, source: str) -> pl.DataFrame:
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     text, _ = decode_text(raw)
     text = text.replace("\r\n", "\n")
-    schema = {"record_no": pl.Int64, "source_line": pl.String, "raw": pl.String,
+    schema = {"record_no": pl.Int64, "source_line": pl.String, "ragged": pl.String, "raw": pl.String,
               **{f: pl.String for f in TEXT_FIELDS + TWO_SIDED}}
     is_csv = PurePath(source).suffix.lower() in (".csv", ".txt") or (
         PurePath(source).suffix.lower() not in (".yaml", ".yml") and "agreement_id" in _csv_header(text))
     if is_csv:
-        frame, unreadable = _csv_frame(text, source).cast(schema), []
+        frame, unreadable = _csv_frame(raw, source).cast(schema), []
     else:
         records, unreadable = _yaml_items(text, source)
         frame = pl.DataFrame(records, schema=schema)
@@ -170,7 +169,8 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         liaison_phone_e164=normalise_phones(frame.get_column("liaison_phone")),
     )
     reason = (
-        pl.when(pl.col("agreement_id").is_null()).then(pl.lit("agreement without agreement_id"))
+        pl.when(pl.col("ragged").is_not_null()).then(pl.col("ragged"))
+        .when(pl.col("agreement_id").is_null()).then(pl.lit("agreement without agreement_id"))
         .when(pl.col("partner").is_null()).then(pl.format("agreement {} names no partner", pl.col("agreement_id")))
         .when(~pl.col("partner_type").is_in(PARTNER_TYPES).fill_null(False)).then(pl.format(
             "agreement {}: type '{}' is not one of " + ", ".join(PARTNER_TYPES),

@@ -16,8 +16,8 @@ from legatura.transforms.text import (
     normalise_email,
     normalise_phones,
     parse_number,
-    raw_lines,
-    read_csv_text,
+    quarantined,
+    read_export,
     row_hash,
     sniff_delimiter,
     valid_email,
@@ -55,26 +55,23 @@ def detect(name: str, head: bytes) -> bool:
 
 
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
-    text, _ = decode_text(raw)
-    rows, lines = read_csv_text(text, source)
-    fields = _fields(rows.columns)
+    rows, columns, delimiter = read_export(raw, source)
+    fields = _fields(columns)
     found = set(fields.values())
     if not ({"date", "hours"} <= found and {"email", "phone"} & found):
         raise NotAVolunteerSheet(
             f"{source}: not a volunteer hours sheet: need columns date,email,phone,name,hours,activity "
-            f"or Data;E-mail;Telefon;Nume și prenume;Ore;Activitate, found {rows.columns}")
-    decimal_comma = sniff_delimiter(text) == ";" or any(fold_header(h) in ROMANIAN for h in fields)
+            f"or Data;E-mail;Telefon;Nume și prenume;Ore;Activitate, found {columns}")
+    decimal_comma = delimiter == ";" or any(fold_header(h) in ROMANIAN for h in fields)
     by_field = {f: h for h, f in reversed(list(fields.items()))}   # the first column of each field
     # the sheet's own cells as given_<field>, apart from the parsed values
-    given = rows.select([pl.col(by_field[f]).alias(f"given_{f}") if f in by_field else
-                         pl.lit(None, pl.String).alias(f"given_{f}") for f in set(HEADERS.values())])
+    given = rows.select("record_no", "source_line", "ragged",
+                        *[pl.col(by_field[f]).alias(f"given_{f}") if f in by_field else
+                          pl.lit(None, pl.String).alias(f"given_{f}") for f in set(HEADERS.values())])
     col = lambda f: pl.col(f"given_{f}")  # noqa: E731
     phones = normalise_phones(given.get_column("given_phone"))
     day = col("date").str.strip_chars()
-    frame = given.with_row_index("record_no").with_columns(
-        record_no=pl.col("record_no").cast(pl.Int64),
-        source_line=pl.Series(lines).cast(pl.String),
-        raw=raw_lines(rows, sniff_delimiter(text)),
+    frame = given.with_columns(
         day=pl.coalesce([day.str.strptime(pl.Date, f, strict=False) for f in DATE_FORMATS]),
         email=normalise_email(col("email")),
         phone=phones,
@@ -84,7 +81,8 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         activity=col("activity").str.strip_chars().str.normalize("NFC").replace("", None),
     )
     reason = (
-        pl.when(pl.col("day").is_null()).then(
+        pl.when(pl.col("ragged").is_not_null()).then(pl.col("ragged"))
+        .when(pl.col("day").is_null()).then(
             pl.format("date '{}' is not a valid date (YYYY-MM-DD or DD.MM.YYYY)", col("date").fill_null("")))
         .when(pl.col("email").is_null() & ~pl.col("phone_given")).then(
             pl.lit("no email or phone: cannot tell who volunteered"))
@@ -120,11 +118,9 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         body=pl.format("{} h", pl.col("hours")),
         awaits_answer=pl.lit(False),
     )
-    quarantine = frame.filter(pl.col("reason").is_not_null()).select(
-        line_or_key="source_line", reason="reason", raw="raw")
     return ParseResult(
         channel="volunteers",
         records_read=rows.height,
         frames={"shifts": shifts, "interactions": interactions},
-        quarantine=quarantine,
+        quarantine=quarantined(frame.filter(pl.col("reason").is_not_null()), columns, delimiter, rows),
     )
