@@ -102,12 +102,10 @@ def ingest(
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
     start_prefect(s)
-    from legatura.flows.ingest import discover, ingest_flow
+    from legatura.flows.ingest import ingest_flow
 
-    sources = discover(paths, s, channel)  # fail fast on a missing path or an unknown channel
-    result = _with_progress(len(sources), "ingesting",
-                            lambda progress: ingest_flow(paths, s, channel, progress=progress, notify=say),
-                            lambda summary: summary.line())
+    result = _with_progress("ingesting", lambda progress, on_total: ingest_flow(
+        paths, s, channel, progress=progress, notify=say, on_discovered=on_total))
     totals = result.totals()
     tracking = [f"response times: {line}" for line in str(result.tracking).splitlines()] if result.tracking else []
     emit(result, as_json, [
@@ -122,21 +120,21 @@ def ingest(
                             + "; ".join(f.error or f.path for f in result.failed))
 
 
-def _with_progress(total: int, label: str, work, describe):
-    """Run `work(progress_callback)` showing a bar on a terminal, plain lines otherwise."""
+def _with_progress(label: str, work):
+    """Run `work(progress, on_total)` with a bar on a terminal (its total set once known), plain lines otherwise."""
     if sys.stderr.isatty():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       transient=False) as bar:
-            job = bar.add_task(label, total=total)
+            job = bar.add_task(label, total=None)
 
-            def advance(item) -> None:
-                bar.console.print(describe(item), highlight=False, markup=False)
+            def advance(summary) -> None:
+                bar.console.print(summary.line(), highlight=False, markup=False)
                 bar.advance(job)
 
-            return work(advance)
-    return work(lambda item: say(describe(item)))
+            return work(advance, lambda total: bar.update(job, total=total))
+    return work(lambda summary: say(summary.line()), None)
 
 
 def _parse_as_of(value: Optional[str]) -> date:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -11,7 +11,7 @@ import polars as pl
 from legatura.flows.config import Settings
 from legatura.transforms import identity
 from legatura.transforms.canonical import KEYS, LIAISON, PARTY, conform
-from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult, UnknownChannel, preset_module
+from legatura.transforms.channels import PRESETS, QUARANTINE_SCHEMA, ParseResult, UnknownChannel, preset_module
 from legatura.transforms.text import row_hash
 from legatura.transforms.validate import validate_frames
 from legatura.warehouse.db import fetch_one, query_frame
@@ -26,7 +26,8 @@ TARGET = {
 CONTACT_COLUMNS = [
     ("interactions", "contact_id"), ("donations", "contact_id"), ("volunteer_shifts", "contact_id"),
     ("partners", "contact_id"), ("partners", "liaison_contact_id"), ("messages", "contact_id"),
-    ("segment_history", "contact_id"), ("contact_identities", "contact_id"), ("contacts", "organisation_id"), ("contact_records", "contact_id"),
+    ("segment_history", "contact_id"), ("contact_identities", "contact_id"), ("contacts", "organisation_id"),
+    ("contact_records", "contact_id"),
 ]
 
 
@@ -37,7 +38,7 @@ class FileSummary:
     path: str
     channel: str
     sha256: str = ""
-    status: str = "loaded"          # loaded | already_ingested | unchanged | failed
+    status: str = "loaded"          # loaded | already_ingested | unchanged | failed | skipped
     rows_read: int = 0
     rows_ingested: int = 0
     rows_duplicate: int = 0
@@ -45,10 +46,6 @@ class FileSummary:
     contacts_created: int = 0
     contacts_merged: int = 0
     error: str | None = None
-    new_rows: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
     def line(self) -> str:
         """One line for a person watching the run."""
@@ -72,27 +69,10 @@ def parse_source(raw: bytes, source: str, channel: str, settings: Settings) -> P
         from legatura.transforms.channels import mapping
 
         return mapping.parse(raw, source, settings, channel)
-    try:
-        module = preset_module(channel)
-    except (UnknownChannel, ModuleNotFoundError):
-        raise UnknownChannel(
-            f"unknown channel {channel!r}: use a preset ({', '.join(_available_presets())}) "
-            f"or add a [mappings.{channel}] section to legatura.toml"
-        ) from None
-    return module.parse(raw, source, settings)
-
-
-def _available_presets() -> list[str]:
-    from legatura.transforms.channels import PRESETS
-
-    found = []
-    for name in PRESETS:
-        try:
-            preset_module(name)
-            found.append(name)
-        except ModuleNotFoundError:
-            pass
-    return found
+    if channel not in PRESETS:
+        raise UnknownChannel(f"unknown channel {channel!r}: use a preset ({', '.join(PRESETS)}) "
+                             f"or add a [mappings.{channel}] section to legatura.toml")
+    return preset_module(channel).parse(raw, source, settings)
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, channel: str, settings: Settings) -> FileSummary:
@@ -105,11 +85,15 @@ class _Unit:
     """A parsed file waiting to be loaded with the others of its batch."""
 
     path: Path
-    size: int
+    raw: bytes
     parsed: ParseResult
     summary: FileSummary
-    raw: bytes = b""
     base: int = 0                    # its record_no offset in the batch
+
+    @property
+    def last(self) -> int:
+        """Its last record_no in the batch (a file of no records still takes one number)."""
+        return self.base + max(self.parsed.records_read, 1) - 1
 
 
 def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str, bytes | None]],
@@ -120,7 +104,7 @@ def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str, by
     summaries: list[FileSummary | None] = [None] * len(files)
     units: dict[str, list[tuple[int, _Unit]]] = {}
     first_of_sha: dict[str, int] = {}
-    copies: list[tuple[int, int, int]] = []   # (index, index of the same bytes earlier in the batch, size)
+    copies: list[tuple[int, int]] = []   # (index, index of the same bytes earlier in the batch)
     contents = [raw if raw is not None else path.read_bytes() for path, _, raw in files]
     shas = [sha256_of(raw) for raw in contents]
     ledger = _ledger_of(con, shas)
@@ -128,7 +112,7 @@ def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str, by
     for index, ((path, channel, _), raw, sha) in enumerate(zip(files, contents, shas)):
         summary = FileSummary(path=str(path), channel=channel, sha256=sha)
         if sha in first_of_sha:
-            copies.append((index, first_of_sha[sha], len(raw)))
+            copies.append((index, first_of_sha[sha]))
             continue
         if sha in ledger:
             # the ledger knows these bytes: under this path (unchanged) or another (a copy, recorded as such)
@@ -149,20 +133,20 @@ def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str, by
                                                  traceback.format_exc(limit=3)[-2000:])
             continue
         first_of_sha[summary.sha256] = index
-        units.setdefault(channel, []).append((index, _Unit(path, len(raw), parsed, summary, raw)))
+        units.setdefault(channel, []).append((index, _Unit(path, raw, parsed, summary)))
     if already:
         _write_ledgers(con, already)
     for batch in units.values():
         for index, summary in _load_batch(con, batch, settings):
             summaries[index] = summary
-    for index, original, size in copies:   # the same bytes twice in one batch: the second is a copy
+    for index, original in copies:   # the same bytes twice in one batch: the second is a copy
         first = summaries[original]
         copy = FileSummary(path=str(files[index][0]), channel=files[index][1], sha256=first.sha256,
                            status="already_ingested", rows_read=first.rows_read, rows_duplicate=first.rows_read)
         if first.status == "failed":
             copy = record_unreadable(con, files[index][0], files[index][1], first.error or "failed", contents[index])
         else:
-            _write_ledger(con, copy, size)
+            _write_ledgers(con, [(copy, len(contents[index]))])
         summaries[index] = copy
     return summaries
 
@@ -180,7 +164,7 @@ def _load_batch(con, batch: list[tuple[int, _Unit]], settings: Settings) -> list
     con.execute("BEGIN TRANSACTION")
     try:
         _load_units(con, [unit for _, unit in batch], settings)
-        _write_ledgers(con, [(unit.summary, unit.size) for _, unit in batch])
+        _write_ledgers(con, [(unit.summary, len(unit.raw)) for _, unit in batch])
         con.execute("COMMIT")
         return [(index, unit.summary) for index, unit in batch]
     except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - nothing half-written, run goes on
@@ -202,7 +186,7 @@ def record_unreadable(con, path: Path, channel: str, reason: str, raw: bytes | N
     con.execute("BEGIN TRANSACTION")
     con.execute("INSERT INTO quarantine (source_file, line_or_key, reason, raw, channel) VALUES (?,?,?,?,?)",
                 [str(path), "file", reason, detail or raw[:2000].decode("utf-8", errors="replace"), channel])
-    _write_ledger(con, summary, len(raw))
+    _write_ledgers(con, [(summary, len(raw))])
     con.execute("COMMIT")
     return summary
 
@@ -219,15 +203,6 @@ def _write_ledgers(con, entries: list[tuple[FileSummary, int]]) -> None:
     con.execute("INSERT INTO ingested_files (path, sha256, channel, rows_read, rows_ingested, rows_duplicate,"
                 " rows_quarantined, size_bytes, status) SELECT * FROM batch_ledger")
     con.unregister("batch_ledger")
-
-
-def _write_ledger(con, summary: FileSummary, size: int) -> None:
-    con.execute(
-        "INSERT INTO ingested_files (path, sha256, channel, rows_read, rows_ingested, rows_duplicate,"
-        " rows_quarantined, size_bytes, status) VALUES (?,?,?,?,?,?,?,?,?)",
-        [summary.path, summary.sha256, summary.channel, summary.rows_read, summary.rows_ingested,
-         summary.rows_duplicate, summary.rows_quarantined, size, summary.status],
-    )
 
 
 def _party_frame(frame: pl.DataFrame, prefix: str, offset: int) -> pl.DataFrame:
@@ -263,7 +238,7 @@ def _load_units(con, units: list[_Unit], settings: Settings) -> None:
             if len(units) > 1:  # one file: its name goes in as one parameter, not a column of copies
                 frame = frame.with_columns(record_no=pl.col("record_no") + base, source_file=pl.lit(source))
             parts.setdefault(name, []).append(frame)
-        base += max(parsed.records_read, 1)
+        base = unit.last + 1
     frames = {name: pl.concat(frames_of) for name, frames_of in parts.items()}
     label = str(units[0].path) + (f" (and {len(units) - 1} more files)" if len(units) > 1 else "")
 
@@ -301,23 +276,16 @@ def _load_units(con, units: list[_Unit], settings: Settings) -> None:
     new_records: list[pl.Series] = []
     seen_records: list[pl.Series] = []
     for name, frame in frames.items():
-        if (name, "") in slices:
-            start, height = slices[(name, "")]
-            ids = contact_of.filter(pl.col("rec").is_between(start, start + height - 1)).sort("rec")
-            frame = frame.with_columns(contact_id=ids.get_column("contact_id"))
-        if (name, "liaison_") in slices:
-            start, height = slices[(name, "liaison_")]
-            ids = contact_of.filter(pl.col("rec").is_between(start, start + height - 1)).sort("rec")
-            frame = frame.with_columns(liaison_contact_id=ids.get_column("contact_id"))
+        for prefix in ("", "liaison_"):
+            if (name, prefix) in slices:
+                start, height = slices[(name, prefix)]
+                ids = contact_of.filter(pl.col("rec").is_between(start, start + height - 1)).sort("rec")
+                frame = frame.with_columns(ids.get_column("contact_id").alias(f"{prefix}contact_id"))
         seen_records.append(frame.get_column("record_no"))
         if name == "contacts":
             _apply_contact_tags(con, frame)
             frame = _with_record_keys(frame, units[0].parsed.channel)
-        inserted = _insert_new(con, name, frame, str(units[0].path))
-        new_records.append(inserted)
-        for unit in units:
-            mine = inserted.filter(inserted.is_between(unit.base, unit.base + max(unit.summary.rows_read, 1) - 1))
-            unit.summary.new_rows[name] = mine.len()
+        new_records.append(_insert_new(con, name, frame, str(units[0].path)))
     if "refunds" in frames or "donations" in frames:
         _apply_refunds(con, frames)
     if "partners" in frames:
@@ -329,9 +297,8 @@ def _load_units(con, units: list[_Unit], settings: Settings) -> None:
     all_seen = pl.concat(seen_records).unique() if seen_records else pl.Series("record_no", [], pl.Int64)
     fresh = pl.concat(new_records).unique() if new_records else pl.Series("record_no", [], pl.Int64)
     for unit in units:
-        last = unit.base + max(unit.summary.rows_read, 1) - 1
-        seen = all_seen.filter(all_seen.is_between(unit.base, last)).len()
-        new = fresh.filter(fresh.is_between(unit.base, last)).len()
+        seen = all_seen.filter(all_seen.is_between(unit.base, unit.last)).len()
+        new = fresh.filter(fresh.is_between(unit.base, unit.last)).len()
         unit.summary.rows_duplicate = seen - new
         unit.summary.rows_ingested = unit.summary.rows_read - unit.summary.rows_quarantined - unit.summary.rows_duplicate
     quarantine = pl.concat(quarantines)

@@ -3,7 +3,7 @@
 The watcher listens to the landing folder with watchfiles, and also sweeps it at start (files already
 waiting) and every `rescan_seconds` (events a network drive never sends, batches to retry). A file is
 complete when its size and mtime have not changed for `landing.stable_seconds`; partial names
-(ingest.SKIPPED_NAMES: *.part, *.tmp, dot-files ...) and Maildir tmp/ are ignored. A JSON Lines file that
+(discover.SKIPPED_NAMES: *.part, *.tmp, dot-files ...) and Maildir tmp/ are ignored. A JSON Lines file that
 keeps growing (the receiver's day file under steady load) is taken anyway after `max_wait_seconds` when it
 ends with a whole line: its lines are records, so a later, longer version only adds the new ones.
 What is ready is ingested in one batch by the ingest flow; a file whose path and content the ledger
@@ -12,8 +12,6 @@ files retried one by one, then at each rescan up to MAX_ATTEMPTS times; the watc
 """
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from legatura.flows.config import Settings
-from legatura.transforms.channels import PRESETS, UnknownChannel, preset_module
+from legatura.flows.discover import is_skipped
+from legatura.flows.load import sha256_of
+from legatura.transforms.channels import PRESETS, is_channel
 
 DEFAULT_MAX_WAIT_SECONDS = 30.0
 DEFAULT_RESCAN_SECONDS = 60.0
@@ -110,27 +110,15 @@ def signature_of(path: Path) -> Signature | None:
 
 def landed_channel(path: Path, landing: Path) -> str | None:
     """The channel folder of a file that belongs in the inbox, or None for anything the watcher ignores."""
-    from legatura.flows.ingest import SKIPPED_NAMES  # here: importing Prefect must wait for configure()
-
     try:
         parts = path.relative_to(landing).parts
     except ValueError:
         return None
     if len(parts) < 2 or any(p.startswith(".") for p in parts):
         return None
-    if any(fnmatch.fnmatch(parts[-1], pattern) for pattern in SKIPPED_NAMES) or "tmp" in parts[1:-1]:
+    if is_skipped(path) or "tmp" in parts[1:-1]:
         return None
     return parts[0]
-
-
-def known_channel(channel: str, settings: Settings) -> bool:
-    if channel in settings.mappings:
-        return True
-    try:
-        preset_module(channel)
-    except (UnknownChannel, ModuleNotFoundError):
-        return False
-    return True
 
 
 def ends_with_whole_line(path: Path) -> bool:
@@ -140,14 +128,6 @@ def ends_with_whole_line(path: Path) -> bool:
             return handle.read(1) == b"\n"
     except OSError:
         return False
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def already_in_ledger(paths: list[Path], settings: Settings) -> set[Path]:
@@ -177,7 +157,7 @@ def already_in_ledger(paths: list[Path], settings: Settings) -> set[Path]:
     found = set()
     for path in paths:
         try:
-            if str(path) in known and _sha256(path) in known[str(path)]:
+            if str(path) in known and sha256_of(path.read_bytes()) in known[str(path)]:
                 found.add(path)
         except OSError:
             continue
@@ -232,7 +212,7 @@ class LandingWatcher:
         channel = landed_channel(landed, self.landing)
         if channel is None:
             return None
-        if not known_channel(channel, self.settings):
+        if not is_channel(channel, self.settings.mappings):
             if channel not in self.unknown_channels:
                 self.unknown_channels.add(channel)
                 self.say(f"watch: {self.landing / channel}/ names no preset or [mappings.{channel}] section; its "

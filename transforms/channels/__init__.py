@@ -39,6 +39,11 @@ class ParseResult:
         return self.quarantine.height
 
 
+def is_channel(name: str, mappings: dict) -> bool:
+    """A preset or a [mappings.<name>] section of the user's."""
+    return name in PRESETS or name in mappings
+
+
 def preset_module(name: str):
     """The parser module of a preset (imported on first use)."""
     if name not in PRESETS:
