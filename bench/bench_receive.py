@@ -123,8 +123,7 @@ def bench_latency(folder: Path, runs: int) -> None:
     state_dir = ROOT / ".legatura"
     from legatura.flows import prefect_runtime
 
-    info = prefect_runtime.server_info(state_dir)
-    was_running = bool(info and prefect_runtime._pid_alive(info["pid"]))
+    was_running = prefect_runtime.running_server(state_dir) is not None
     settings = Settings(
         warehouse={"path": folder / "warehouse" / "legatura.duckdb",
                    "snapshot": folder / "warehouse" / "analytics.duckdb"},

@@ -69,19 +69,18 @@ def init() -> None:
 
     Example: legatura init
     """
+    from datetime import datetime, timezone
+
     from legatura.warehouse import db
 
     s = settings()
-    with db.write_lock(s.warehouse.path, "legatura init", s.warehouse.lock_timeout_seconds, say):
-        con = db.connect(s.warehouse.path, notify=say)
-        try:
-            applied = db.migrate(con)
-            tables = db.fetch_one(con, "SELECT count(*) FROM duckdb_tables() WHERE NOT internal")[0]
-            views = db.fetch_one(con, "SELECT count(*) FROM duckdb_views() WHERE NOT internal")[0]
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        db.publish_snapshot(s.warehouse.path, s.warehouse.snapshot)
+    started = datetime.now(timezone.utc)
+    with db.open_for_write(s.warehouse.path, "legatura init", s.warehouse.lock_timeout_seconds, say,
+                           snapshot_path=s.warehouse.snapshot) as con:
+        applied = [r[0] for r in con.execute(
+            "SELECT version FROM schema_migrations WHERE applied_at >= ? ORDER BY version", [started]).fetchall()]
+        tables = db.fetch_one(con, "SELECT count(*) FROM duckdb_tables() WHERE NOT internal")[0]
+        views = db.fetch_one(con, "SELECT count(*) FROM duckdb_views() WHERE NOT internal")[0]
     typer.echo(f"warehouse {s.warehouse.path}: {len(applied)} migration(s) applied"
                f"{' (' + ', '.join(applied) + ')' if applied else ''}; {tables} tables, {views} views")
     typer.echo(f"analysts: duckdb -readonly {s.warehouse.snapshot}")
@@ -107,7 +106,7 @@ def ingest(
     result = _with_progress("ingesting", lambda progress, on_total: ingest_flow(
         paths, s, channel, progress=progress, notify=say, on_discovered=on_total))
     totals = result.totals()
-    tracking = [f"response times: {line}" for line in str(result.tracking).splitlines()] if result.tracking else []
+    tracking = [f"response times: {line}" for line in result.tracking.lines()] if result.tracking else []
     emit(result, as_json, [
         f"ingested {totals['files']} file(s): read {totals['rows_read']}, loaded {totals['rows_ingested']}, "
         f"duplicate {totals['rows_duplicate']}, quarantined {totals['rows_quarantined']}; "
@@ -140,10 +139,7 @@ def _with_progress(label: str, work):
 def _parse_as_of(value: Optional[str]) -> date:
     """--as-of as a date; default today in the organisation's timezone."""
     if value is None:
-        from datetime import datetime
-        from zoneinfo import ZoneInfo
-
-        return datetime.now(ZoneInfo(settings().organisation.timezone)).date()
+        return settings().today()
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -165,11 +161,10 @@ def segment(
     from legatura.flows.segment import segment_flow
 
     summary = segment_flow(s, when)
-    emit(summary, as_json, str(summary).splitlines())
-    failed = getattr(summary, "failed", None)
-    if failed:
-        raise CommandFailed(f"{len(failed)} segment file(s) failed: " + "; ".join(
-            f"{k}: {v}" for k, v in (failed.items() if isinstance(failed, dict) else enumerate(failed))))
+    emit(summary, as_json, summary.lines())
+    if summary.failed:
+        raise CommandFailed(f"{len(summary.failed)} segment file(s) failed: "
+                            + "; ".join(f"{file}: {headline}" for file, headline in summary.failed.items()))
 
 
 @app.command()
@@ -185,7 +180,7 @@ def track(
     from legatura.flows.track import track_flow
 
     summary = track_flow(s)
-    emit(summary, as_json, str(summary).splitlines())
+    emit(summary, as_json, summary.lines())
 
 
 @app.command()
@@ -295,9 +290,8 @@ def demo(
     s = settings()
     start_prefect(s)
     result = run_demo(folder, say, as_of=when)
-    failures = getattr(result, "failures", None)
-    if failures:
-        raise CommandFailed("; ".join(failures))
+    if result.failures:
+        raise CommandFailed("; ".join(result.failures))
 
 
 @server_app.command("status")
@@ -308,8 +302,8 @@ def server_status() -> None:
     """
     from legatura.flows import prefect_runtime
 
-    info = prefect_runtime.server_info(settings().prefect.state_dir)
-    if info and prefect_runtime._pid_alive(info["pid"]):
+    info = prefect_runtime.running_server(settings().prefect.state_dir)
+    if info:
         typer.echo(f"running: {info['url']} (pid {info['pid']})")
     else:
         typer.echo("not running (the next command that runs a flow starts it)")
@@ -335,14 +329,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     """Errors that become one `Error: ...` line; modules that import Prefect are looked up only if loaded."""
     from legatura.flows.demo import DemoError
     from legatura.flows.prefect_runtime import PrefectUnavailable
+    from legatura.flows.receive import ReceiverError
     from legatura.transforms.channels import UnknownChannel
     from legatura.warehouse.db import WarehouseError
 
     known = [ConfigError, WarehouseError, UnknownChannel, PrefectUnavailable, CommandFailed, FileNotFoundError,
-             DemoError]
-    from legatura.flows.receive import ReceiverError
-
-    known.append(ReceiverError)
+             DemoError, ReceiverError]
     segment = sys.modules.get("legatura.flows.segment")
     if segment is not None:
         known.append(segment.SegmentError)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from datetime import time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -122,6 +123,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # load_settings merges env over the file itself (so tests can pass an env of their own)
         return (init_settings,)
+
+    def today(self) -> date:
+        """Today's calendar date in the organisation's timezone (the default as-of date)."""
+        return datetime.now(ZoneInfo(self.organisation.timezone)).date()
 
     @property
     def own_email_domains(self) -> set[str]:

@@ -9,6 +9,7 @@ import duckdb
 from legatura.flows.config import Settings
 from legatura.flows.discover import SourceFile, batches, discover
 from legatura.flows.load import FileSummary, ingest_files, record_unreadable
+from legatura.flows.track import TrackSummary, compute_response_times_task
 from legatura.warehouse.db import open_for_write
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -27,7 +28,7 @@ class IngestResult:
     """Per-file summaries of one ingest run, with totals for the CLI."""
 
     files: list[FileSummary]
-    tracking: object | None = None   # the response-time headline when ingest also ran tracking
+    tracking: TrackSummary | None = None   # the response-time headline when ingest also ran tracking
 
     @property
     def failed(self) -> list[FileSummary]:
@@ -83,7 +84,5 @@ def ingest_flow(paths: list[Path], settings: Settings, channel: str | None = Non
         result = IngestResult(summaries)
         if track and result.totals()["rows_ingested"]:
             # new interactions can answer requests or respond to our messages: keep the views current
-            from legatura.flows.track import compute_response_times_task
-
             result.tracking = compute_response_times_task(con, settings)
     return result

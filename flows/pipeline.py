@@ -4,10 +4,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from legatura.flows.config import Settings
 from legatura.flows.ingest import IngestResult, ingest_flow
 from legatura.flows.load import FileSummary
+from legatura.flows.segment import SegmentSummary, segment_flow
+from legatura.flows.track import TrackSummary, track_flow
 from prefect import flow
 
 
@@ -16,8 +19,8 @@ class PipelineResult:
     """What one run of the chain did, step by step."""
 
     ingest: IngestResult | None = None
-    segments: object | None = None
-    tracking: object | None = None
+    segments: SegmentSummary | None = None
+    tracking: TrackSummary | None = None
     failures: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -28,12 +31,12 @@ class PipelineResult:
                        f"duplicate {t['rows_duplicate']}, quarantined {t['rows_quarantined']}")
         for name, step in (("segments", self.segments), ("tracking", self.tracking)):
             if step is not None:
-                out.extend(f"{name}: {line}" for line in str(step).splitlines())
+                out.extend(f"{name}: {line}" for line in step.lines())
         out.extend(f"FAILED: {f}" for f in self.failures)
         return out
 
 
-def landing_folders(settings: Settings) -> list:
+def landing_folders(settings: Settings) -> list[Path]:
     root = settings.landing.path
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.exists() else []
 
@@ -42,16 +45,11 @@ def landing_folders(settings: Settings) -> list:
 def pipeline_flow(settings: Settings, as_of: date, progress: Callable[[FileSummary], None] | None = None,
                   notify: Callable[[str], None] | None = None) -> PipelineResult:
     """Ingest everything waiting in landing/, recompute segments, then response times."""
-    from legatura.flows.segment import segment_flow
-    from legatura.flows.track import track_flow
-
     result = PipelineResult()
     folders = landing_folders(settings)
     result.ingest = ingest_flow(folders, settings, None, progress=progress, notify=notify, track=False)
     result.failures.extend(f.error or f.path for f in result.ingest.failed)
     result.segments = segment_flow(settings, as_of)
-    failed = getattr(result.segments, "failed", None)
-    if failed:
-        result.failures.append(f"segments failed: {failed}")
+    result.failures.extend(f"segment {file} failed: {headline}" for file, headline in result.segments.failed.items())
     result.tracking = track_flow(settings)
     return result

@@ -73,6 +73,12 @@ def server_info(state_dir: Path) -> dict | None:
         return None
 
 
+def running_server(state_dir: Path) -> dict | None:
+    """The local server's pid, url and port when it runs, else None."""
+    info = server_info(state_dir)
+    return info if info and _pid_alive(info["pid"]) else None
+
+
 def quiet_environment(state_dir: Path) -> None:
     """Environment every legatura process gives Prefect before importing it."""
     for key, value in QUIET_ENV.items():
@@ -180,8 +186,8 @@ def supervise(state_dir: Path, port: int, idle_minutes: float) -> int:
 
 def stop_server(state_dir: Path) -> bool:
     """Stop the local server if it runs; True when one was stopped."""
-    info = server_info(state_dir)
-    if not info or not _pid_alive(info["pid"]):
+    info = running_server(state_dir)
+    if info is None:
         return False
     with contextlib.suppress(OSError):
         os.killpg(info["pid"], signal.SIGTERM)

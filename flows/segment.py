@@ -4,9 +4,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import duckdb
 from legatura.flows.config import Settings
@@ -116,11 +115,6 @@ class SegmentSummary:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
-
-
-def today_in(timezone: str) -> date:
-    """Today's local calendar date in the organisation's time zone."""
-    return datetime.now(ZoneInfo(timezone)).date()
 
 
 def segment_files(folder: Path) -> list[Path]:
@@ -271,7 +265,7 @@ def segment_flow(settings: Settings, as_of: date | None = None,
                  segments_dir: Path | None = None) -> SegmentSummary:
     """Recompute segment membership as of a date (default: today in the organisation's time zone)."""
     logger = get_run_logger()
-    as_of = as_of or today_in(settings.organisation.timezone)
+    as_of = as_of or settings.today()
     summary = segment_warehouse(settings, as_of, segments_dir, notify=logger.warning)
     logger.info("segments as of %s: %d computed, %d entered, %d exited, %d failed in %.2f s",
                 as_of, len(summary.counts), summary.entered, summary.exited, len(summary.failures),

@@ -17,8 +17,8 @@ def _prefect_endpoint() -> tuple[Path, int]:
         state, port = os.environ["_LEGATURA_TEST_PREFECT"].rsplit("|", 1)
         return Path(state), int(port)
     state = Path(os.environ.get("LEGATURA_TEST_PREFECT_STATE") or tempfile.mkdtemp(prefix="legatura-prefect-"))
-    info = prefect_runtime.server_info(state)
-    if info and prefect_runtime._pid_alive(info["pid"]):
+    info = prefect_runtime.running_server(state)
+    if info:
         return state, info["port"]
     return state, prefect_runtime._free_port()
 
