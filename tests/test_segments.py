@@ -1,6 +1,7 @@
 """Segments, donor measures, RFM, retention and membership history on hand-built data (answers by hand)."""
 from __future__ import annotations
 
+import calendar
 import shutil
 import threading
 import time
@@ -11,13 +12,7 @@ import duckdb
 import pytest
 from legatura.flows.config import Settings
 from legatura.flows.segment import SegmentError, compute_segments, segment_warehouse
-from legatura.transforms.segments import (
-    fiscal_year,
-    fiscal_year_starts_on,
-    months_before,
-    segment_name_problem,
-    segment_parameters,
-)
+from legatura.transforms.segments import segment_name_problem, segment_parameters
 from legatura.warehouse import db
 
 DATA = Path(__file__).parent / "data" / "segments"
@@ -426,6 +421,26 @@ def test_warehouse_readme_queries_run(people, settings):
         ("Dan Revelion", date(2025, 12, 31))]
     renewals = next(r for q, r in zip(queries, results) if "'partner_renewal_due'" in q)
     assert [(row[0], row[3]) for row in renewals] == [("Zeta Licente", 0), ("Alfa SRL", 60)]
+
+
+# -- an oracle in Python for the calendar arithmetic the SQL does ------------------------------------
+
+def fiscal_year(day: date, start_month: int) -> int:
+    """The fiscal year `day` falls in, named by the calendar year in which that fiscal year starts."""
+    return day.year if day.month >= start_month else day.year - 1
+
+
+def fiscal_year_starts_on(day: date, start_month: int) -> date:
+    """The first day of the fiscal year `day` falls in."""
+    return date(fiscal_year(day, start_month), start_month, 1)
+
+
+def months_before(day: date, months: int) -> date:
+    """`day` minus whole months, clamped to the month's end (2026-03-31 minus 1 month = 2026-02-28), as DuckDB does."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
