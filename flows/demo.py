@@ -1602,7 +1602,7 @@ def run_demo(workdir: Path, say: Callable[[str], None], as_of: date | None = Non
     from legatura.warehouse import db
 
     started = clock.perf_counter()
-    as_of = as_of or date.today()
+    as_of = as_of or Settings().today()
     workdir = prepare_workdir(Path(workdir))
     config = write_demo_config(workdir, as_of)
     _copy_templates(workdir)
@@ -1629,6 +1629,10 @@ def run_demo(workdir: Path, say: Callable[[str], None], as_of: date | None = Non
     say("running the chain: ingest landing/ -> segments -> response times ...")
     run = pipeline_flow(settings, as_of, progress=count, notify=say)
     result.failures.extend(run.failures)
+    # the response-time headline is the one `legatura track` prints
+    result.requests, result.answered = run.tracking.requests, run.tracking.answered
+    result.answered_within_sla, result.open_requests = run.tracking.answered_within_sla, run.tracking.open_requests
+    result.median_first_response_seconds = run.tracking.median_first_response_seconds
     result.channels = {k: v for k, v in channels.items() if v.files}
     result.loaded = sum(c.loaded for c in channels.values())
     result.duplicate = sum(c.duplicate for c in channels.values())
@@ -1666,12 +1670,5 @@ def _read_figures(con, result: DemoResult) -> None:
     result.possible_duplicates = fetch_one(con, "SELECT count(*) FROM possible_duplicates")[0]
     result.segments = dict(con.execute(
         "SELECT segment, count(*) FROM segment_membership GROUP BY segment ORDER BY segment").fetchall())
-    requests, answered, within, open_, median = fetch_one(con, """
-        SELECT count(*), count(answered_at), count(*) FILTER (WHERE answered_at IS NOT NULL AND NOT sla_breached),
-               count(*) FILTER (WHERE answered_at IS NULL), median(first_response_seconds)
-        FROM inbound_response_times""")
-    result.requests, result.answered, result.answered_within_sla, result.open_requests = \
-        requests, answered, within, open_
-    result.median_first_response_seconds = float(median) if median is not None else None
     result.requests_by_channel = dict(con.execute(
         "SELECT channel, count(*) FROM inbound_response_times GROUP BY channel ORDER BY count(*) DESC").fetchall())
