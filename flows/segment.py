@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 from legatura.flows.config import Settings
 from legatura.transforms.segments import segment_name_problem, segment_parameters
-from legatura.warehouse.db import SQL_ROOT, open_for_write
+from legatura.warehouse.db import SQL_ROOT, open_for_write, put_settings
 from prefect import flow, get_run_logger
 
 SEGMENTS_DIR = SQL_ROOT / "segments"
@@ -132,7 +132,7 @@ def compute_segments(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: 
     started = time.perf_counter()
     files = segment_files(segments_dir or SEGMENTS_DIR)
     _rewind_to(con, as_of)
-    _write_parameters(con, settings, as_of)
+    put_settings(con, segment_parameters(settings, as_of))
     summary = SegmentSummary(as_of=as_of)
     try:
         _materialise_measures(con)
@@ -170,14 +170,6 @@ def _rewind_to(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                 "SELECT contact_id, segment, min(entered_at) FROM segment_history WHERE exited_at IS NULL "
                 "GROUP BY contact_id, segment ORDER BY contact_id, segment")
     con.execute("DELETE FROM segment_runs WHERE as_of > ?", [as_of])
-    con.execute("COMMIT")
-
-
-def _write_parameters(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> None:
-    rows = list(segment_parameters(settings, as_of).items())
-    con.execute("BEGIN TRANSACTION")
-    con.execute("DELETE FROM settings WHERE key IN (SELECT unnest(?))", [[k for k, _ in rows]])
-    con.executemany("INSERT INTO settings (key, value) VALUES (?, ?)", rows)
     con.execute("COMMIT")
 
 

@@ -14,7 +14,7 @@ from legatura.transforms.tracking import (
     describe_seconds,
     working_calendar,
 )
-from legatura.warehouse.db import open_for_write
+from legatura.warehouse.db import open_for_write, put_settings
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -60,7 +60,7 @@ def _write_tracking_settings(con: duckdb.DuckDBPyConnection, settings: Settings)
         "timezone": settings.organisation.timezone,
         "reply_clock_skew_seconds": str(int(settings.tracking.reply_clock_skew_hours * 3600)),
     }
-    con.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", list(values.items()))
+    put_settings(con, values)
 
 
 def _write_working_days(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

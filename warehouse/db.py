@@ -179,6 +179,11 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     return rows[0] if rows else None
 
 
+def put_settings(con: duckdb.DuckDBPyConnection, values: dict[str, str]) -> None:
+    """Write key/value rows of the `settings` table, which views read their parameters from."""
+    con.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", list(values.items()))
+
+
 def check_invariants(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     """Run warehouse/checks/*.sql; each returns the rows that break an invariant. Empty dict = all good."""
     broken = {}
