@@ -26,23 +26,21 @@ def drop_own_identities(parties: pl.DataFrame, own_domains: set[str], own_phones
     return parties.with_columns(
         email=pl.when(domain.is_in(list(own_domains))).then(None).otherwise(pl.col("email")),
         phone=pl.when(pl.col("phone").is_in(list(own_phones))).then(None).otherwise(pl.col("phone")),
-        facebook_ref=pl.col("facebook_ref"),
         full_name=pl.when(pl.col("full_name") == (own_page or "\x00")).then(None).otherwise(pl.col("full_name")),
     )
 
 
-def identity_edges(parties: pl.DataFrame) -> pl.DataFrame:
-    """(rec, key) for every identity a record carries; key is 'type:value'."""
+def _key() -> pl.Expr:
+    return pl.concat_str([pl.col("identity_type"), pl.lit(":"), pl.col("identity_value")]).alias("key")
+
+
+def identity_edges(parties: pl.DataFrame, id_column: str = "rec") -> pl.DataFrame:
+    """(id, identity_type, identity_value, key) for every identity a record carries; key is 'type:value'."""
     parts = [
-        parties.select(pl.col("rec"), pl.lit(kind).alias("identity_type"), pl.col(col).alias("identity_value"))
+        parties.select(pl.col(id_column), pl.lit(kind).alias("identity_type"), pl.col(col).alias("identity_value"))
         for col, kind in KEY_COLUMNS.items()
     ]
-    return (
-        pl.concat(parts)
-        .drop_nulls("identity_value")
-        .with_columns(key=pl.concat_str([pl.col("identity_type"), pl.lit(":"), pl.col("identity_value")]))
-        .unique(["rec", "key"])
-    )
+    return pl.concat(parts).drop_nulls("identity_value").with_columns(_key()).unique([id_column, "key"])
 
 
 def _components(edges: pl.DataFrame) -> pl.DataFrame:
@@ -56,7 +54,8 @@ def _components(edges: pl.DataFrame) -> pl.DataFrame:
         merged = labels.join(new, on="node", suffix="_new").with_columns(
             label=pl.min_horizontal("label", "label_new")
         ).select("node", "label")
-        if merged.join(labels, on="node", suffix="_old").filter(pl.col("label") != pl.col("label_old")).height == 0:
+        # labels only ever decrease: an unchanged sum means nothing moved
+        if merged.get_column("label").sum() == labels.get_column("label").sum():
             return merged
         labels = merged
 
@@ -72,10 +71,8 @@ def resolve(parties: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int)
     combos = combos.with_columns(pl.col("combo").cast(pl.Int64))
     rec_combo = parties.select("rec", *KEY_COLUMNS).join(combos, on=list(KEY_COLUMNS), how="left",
                                                          nulls_equal=True).select("rec", "combo")
-    edges = identity_edges(combos.rename({"combo": "rec"}))
-    result = _resolve_combos(edges, existing, next_contact_id)
-    record_contacts = rec_combo.join(
-        result["combo_contacts"].rename({"rec": "combo"}), on="combo", how="left").select("rec", "contact_id")
+    result = _resolve_combos(identity_edges(combos, "combo"), existing, next_contact_id)
+    record_contacts = rec_combo.join(result["combo_contacts"], on="combo", how="left").select("rec", "contact_id")
     first_values = (
         parties.join(record_contacts, on="rec").sort("rec")
         .group_by("contact_id", maintain_order=True)
@@ -101,17 +98,15 @@ def resolve(parties: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int)
 
 def _resolve_combos(edges: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int) -> dict:
     """Components over (identity combination, key) edges plus the existing contacts' keys."""
-    parties = edges.select("rec").unique()
-    known = existing.with_columns(
-        key=pl.concat_str([pl.col("identity_type"), pl.lit(":"), pl.col("identity_value")])
-    )
-    # nodes: records (rec >= 0) and existing contacts (-contact_id - 1), both linked to their keys
-    rec_edges = edges.select(node=pl.col("rec"), key=pl.col("key"))
+    combos = edges.select("combo").unique()
+    known = existing.with_columns(_key())
+    # nodes: combinations (>= 0) and existing contacts (-contact_id - 1), both linked to their keys
+    combo_edges = edges.select(node=pl.col("combo"), key=pl.col("key"))
     contact_edges = known.select(node=-pl.col("contact_id") - 1, key=pl.col("key"))
-    graph = pl.concat([rec_edges, contact_edges]).unique()
+    graph = pl.concat([combo_edges, contact_edges]).unique()
     if graph.height == 0:
         return {
-            "combo_contacts": pl.DataFrame(schema={"rec": pl.Int64, "contact_id": pl.Int64}),
+            "combo_contacts": pl.DataFrame(schema={"combo": pl.Int64, "contact_id": pl.Int64}),
             "new_ids": pl.DataFrame(schema={"contact_id": pl.Int64}),
             "new_identities": pl.DataFrame(schema={"identity_type": pl.String, "identity_value": pl.String,
                                                    "contact_id": pl.Int64}),
@@ -129,11 +124,10 @@ def _resolve_combos(edges: pl.DataFrame, existing: pl.DataFrame, next_contact_id
         .select("label", "kept_contact_id")
     )
     label_contact = pl.concat([kept, fresh_labels])
-    record_contacts = (
-        parties.select("rec")
-        .join(labels.rename({"node": "rec"}), on="rec", how="left")
+    combo_contacts = (
+        combos.join(labels.rename({"node": "combo"}), on="combo", how="left")
         .join(label_contact, on="label", how="left")
-        .select("rec", contact_id=pl.col("kept_contact_id"))
+        .select("combo", contact_id=pl.col("kept_contact_id"))
     )
     merged = contact_nodes.join(kept, on="label").filter(pl.col("contact_id") != pl.col("kept_contact_id"))
     merges = (
@@ -144,12 +138,12 @@ def _resolve_combos(edges: pl.DataFrame, existing: pl.DataFrame, next_contact_id
     )
     new_identity_edges = edges.join(known.select("key"), on="key", how="anti")
     new_identities = (
-        new_identity_edges.join(record_contacts, on="rec")
+        new_identity_edges.join(combo_contacts, on="combo")
         .unique("key", keep="first")
         .select("identity_type", "identity_value", "contact_id")
     )
     return {
-        "combo_contacts": record_contacts,
+        "combo_contacts": combo_contacts,
         "new_ids": fresh_labels.select(contact_id="kept_contact_id"),
         "new_identities": new_identities,
         "merges": merges,
