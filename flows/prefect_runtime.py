@@ -95,14 +95,13 @@ def ensure_server(state_dir: Path, timeout: float = 120.0,
     With `idle_minutes`, the server stops itself once no legatura process has used it for that long.
     """
     home = _home(state_dir)
-    touch(state_dir)
-    home.mkdir(parents=True, exist_ok=True)
+    touch(state_dir)  # also creates the home folder
     with open(home / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two commands starting at once share one server
-        info = server_info(state_dir)
-        if info and _pid_alive(info["pid"]) and _healthy(info["url"]):
+        info = running_server(state_dir)
+        if info and _healthy(info["url"]):
             return info["url"]
-        if info and _pid_alive(info["pid"]):
+        if info:
             # started but not yet answering (another command started it): wait for it below
             url, pid = info["url"], info["pid"]
         else:

@@ -239,7 +239,11 @@ def parse_offset_time(col: pl.Expr, timezone: str) -> pl.Expr:
 
 
 def row_hash(frame: pl.DataFrame, columns: list[str], prefix: str) -> pl.Series:
-    """A stable key for records without an id: sha1 of the normalised values, prefixed."""
+    """A stable key for records without an id: sha1 of the normalised values, prefixed.
+
+    hashlib, not Polars' hash: that one may change between Polars releases, and a key that changes
+    would load every record again.
+    """
     joined = frame.select(
         pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in columns], separator="\x1f")
     ).to_series()
