@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 import unicodedata
 from typing import NamedTuple
@@ -24,6 +25,32 @@ RAGGED = "__ragged__"  # column added by the CSV readers when a row has extra no
 
 class UnreadableFile(Exception):
     """The file cannot be read as text or as a table at all."""
+
+
+class JsonLine(NamedTuple):
+    """One non-blank line of a JSON Lines file: its record number, line number, text and decoded value."""
+
+    record_no: int
+    line: int
+    text: str
+    value: object
+    error: str | None     # why the line is no JSON (then value is None)
+
+
+def json_lines(raw: bytes) -> list[JsonLine]:
+    """Every non-blank line of a JSON Lines file (webhook payloads, events), decoded one by one."""
+    text, _ = decode_text(raw)
+    found: list[JsonLine] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.strip("\r")
+        if not line.strip():
+            continue
+        try:
+            found.append(JsonLine(len(found), number, line, json.loads(line), None))
+        except ValueError as exc:
+            found.append(JsonLine(len(found), number, line, None,
+                                  f"not a complete JSON object ({exc.msg} at column {exc.colno})"))
+    return found
 
 
 def decode_text(raw: bytes) -> tuple[str, str]:

@@ -16,7 +16,6 @@ Other keys are kept in the landed file and ignored. The key is `events:<channel>
 """
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING
 import phonenumbers
 import polars as pl
 from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult
-from legatura.transforms.text import EMAIL_RE, decode_text, normalise_email, normalise_phones, parse_offset_time
+from legatura.transforms.text import EMAIL_RE, json_lines, normalise_email, normalise_phones, parse_offset_time
 
 if TYPE_CHECKING:
     from legatura.flows.config import Settings
@@ -91,33 +90,23 @@ def _is_phone(value: str) -> bool:
         return False
 
 
-def _read_lines(text: str) -> tuple[list[dict], list[dict], int]:
+def _read_lines(raw: bytes) -> tuple[list[dict], list[dict], int]:
     """Valid events as records of strings; a quarantine row (with its line number) for every other line."""
-    records, rejected, read = [], [], 0
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.strip("\r")
-        if not line.strip():
-            continue
-        read += 1
-        try:
-            event = json.loads(line)
-        except ValueError as exc:
-            rejected.append({"line_or_key": str(number), "raw": line,
-                             "reason": f"not a complete JSON object ({exc.msg} at column {exc.colno})"})
-            continue
-        problem = event_problem(event)
+    records, rejected = [], []
+    lines = json_lines(raw)
+    for line in lines:
+        problem = line.error or event_problem(line.value)
         if problem:
-            rejected.append({"line_or_key": str(number), "raw": line, "reason": problem})
+            rejected.append({"line_or_key": str(line.line), "raw": line.text, "reason": problem})
             continue
-        record = {k: (event.get(k) or "").strip() or None for k in TEXT_FIELDS}
-        records.append({"record_no": read - 1, "source_line": str(number), **record,
-                        "awaits": event.get("awaits_answer")})
-    return records, rejected, read
+        record = {k: (line.value.get(k) or "").strip() or None for k in TEXT_FIELDS}
+        records.append({"record_no": line.record_no, "source_line": str(line.line), **record,
+                        "awaits": line.value.get("awaits_answer")})
+    return records, rejected, len(lines)
 
 
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
-    text, _ = decode_text(raw)
-    records, rejected, read = _read_lines(text)
+    records, rejected, read = _read_lines(raw)
     frame = pl.DataFrame(records, schema={"record_no": pl.Int64, "source_line": pl.String,
                                           **{k: pl.String for k in TEXT_FIELDS}, "awaits": pl.Boolean})
     frame = frame.with_columns(

@@ -1,12 +1,11 @@
 """Twilio inbound-SMS webhook payloads, one JSON object per line: sms interactions and STOP / START consent."""
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import polars as pl
 from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult
-from legatura.transforms.text import decode_text, normalise_phones, parse_offset_time
+from legatura.transforms.text import json_lines, normalise_phones, parse_offset_time
 
 if TYPE_CHECKING:
     from legatura.flows.config import Settings
@@ -22,40 +21,27 @@ def detect(name: str, head: bytes) -> bool:
     return first.startswith(b"{") and b'"MessageSid"' in first and b'"From"' in first
 
 
-def _read_lines(text: str) -> tuple[list[dict], list[dict]]:
-    """Each non-blank line as a record of FIELDS (strings), or a quarantine row when it is no JSON object."""
+def _read_lines(raw: bytes) -> tuple[list[dict], list[dict], int]:
+    """Each payload as a record of FIELDS (strings), or a quarantine row when a line is no JSON object."""
     records, rejected = [], []
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.strip("\r")
-        if not line.strip():
+    lines = json_lines(raw)
+    for line in lines:
+        reason = line.error or (None if isinstance(line.value, dict) else "not a JSON object of webhook fields")
+        if reason:
+            rejected.append({"line_or_key": str(line.line), "raw": line.text, "reason": reason})
             continue
-        try:
-            payload = json.loads(line)
-        except ValueError as exc:
-            rejected.append({"line_or_key": str(number), "raw": line,
-                             "reason": f"not a complete JSON object ({exc.msg} at column {exc.colno})"})
-            continue
-        if not isinstance(payload, dict):
-            rejected.append({"line_or_key": str(number), "raw": line,
-                             "reason": "not a JSON object of webhook fields"})
-            continue
-        fields = {k: (None if payload.get(k) is None else str(payload[k])) for k in FIELDS}
-        records.append({"source_line": str(number), "raw": line, **fields})
-    return records, rejected
+        fields = {k: (None if line.value.get(k) is None else str(line.value[k])) for k in FIELDS}
+        records.append({"record_no": line.record_no, "source_line": str(line.line), "raw": line.text, **fields})
+    return records, rejected, len(lines)
 
 
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
-    text, _ = decode_text(raw)
-    records, unreadable = _read_lines(text)
+    records, unreadable, read = _read_lines(raw)
     org = settings.organisation
     own_numbers = normalise_phones(pl.Series(org.phone_numbers, dtype=pl.String)).drop_nulls().to_list()
-    frame = pl.DataFrame(records, schema={"source_line": pl.String, "raw": pl.String,
+    frame = pl.DataFrame(records, schema={"record_no": pl.Int64, "source_line": pl.String, "raw": pl.String,
                                           **{k: pl.String for k in FIELDS}})
-    # a record's number counts every line read, the unreadable ones included
-    order = sorted([int(r["source_line"]) for r in records] + [int(r["line_or_key"]) for r in unreadable])
-    record_no = {line: i for i, line in enumerate(order)}
     frame = frame.with_columns(
-        record_no=pl.col("source_line").cast(pl.Int64).replace_strict(record_no, return_dtype=pl.Int64),
         sid=pl.col("MessageSid").str.strip_chars().replace("", None),
         sender=normalise_phones(frame.get_column("From")),
         recipient=normalise_phones(frame.get_column("To")),
@@ -117,7 +103,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     ])
     return ParseResult(
         channel="twilio",
-        records_read=len(order),
+        records_read=read,
         frames={"interactions": interactions, "consents": consents},
         quarantine=quarantine,
     )
