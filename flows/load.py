@@ -314,18 +314,11 @@ def _apply_merges(con, merges: pl.DataFrame, source: str) -> None:
         return
     con.register("batch_merges", merges.to_arrow())
     # the kept contact takes what it lacks from the merged one
-    con.execute("""
-        UPDATE contacts SET
-            full_name = coalesce(contacts.full_name, m.full_name),
-            email = coalesce(contacts.email, m.email),
-            phone = coalesce(contacts.phone, m.phone),
-            language = coalesce(contacts.language, m.language),
-            updated_at = now()
-        FROM (SELECT b.kept_contact_id, first(c.full_name) AS full_name, first(c.email) AS email,
-                     first(c.phone) AS phone, first(c.language) AS language
-              FROM batch_merges b JOIN contacts c ON c.contact_id = b.merged_contact_id
-              GROUP BY b.kept_contact_id) m
-        WHERE contacts.contact_id = m.kept_contact_id""")
+    _fill_contact_blanks(con, """
+        SELECT b.kept_contact_id AS contact_id, first(c.full_name) AS full_name, first(c.email) AS email,
+               first(c.phone) AS phone, first(c.language) AS language, NULL AS kind
+        FROM batch_merges b JOIN contacts c ON c.contact_id = b.merged_contact_id
+        GROUP BY b.kept_contact_id""")
     con.execute("""
         INSERT INTO contact_merges (kept_contact_id, merged_contact_id, shared_identity, source_file, merged_contact_name)
         SELECT b.kept_contact_id, b.merged_contact_id, b.shared_identity, ?, c.full_name
@@ -357,21 +350,7 @@ def _apply_contacts(con, resolution: identity.Resolution, source: str, default_l
         con.unregister("batch_contacts")
     if resolution.contact_updates.height:
         con.register("batch_updates", resolution.contact_updates.to_arrow())
-        con.execute("""
-            UPDATE contacts SET
-                full_name = coalesce(contacts.full_name, u.full_name),
-                email = coalesce(contacts.email, u.email),
-                phone = coalesce(contacts.phone, u.phone),
-                language = coalesce(contacts.language, u.language),
-                kind = CASE WHEN u.kind = 'organisation' THEN 'organisation' ELSE contacts.kind END,
-                updated_at = now()
-            FROM batch_updates u
-            WHERE contacts.contact_id = u.contact_id
-              AND (contacts.full_name IS NULL AND u.full_name IS NOT NULL
-                   OR contacts.email IS NULL AND u.email IS NOT NULL
-                   OR contacts.phone IS NULL AND u.phone IS NOT NULL
-                   OR contacts.language IS NULL AND u.language IS NOT NULL
-                   OR u.kind = 'organisation' AND contacts.kind <> 'organisation')""")
+        _fill_contact_blanks(con, "SELECT contact_id, full_name, email, phone, language, kind FROM batch_updates")
         con.unregister("batch_updates")
     if resolution.new_identities.height:
         con.register("batch_identities", resolution.new_identities.to_arrow())
@@ -379,6 +358,26 @@ def _apply_contacts(con, resolution: identity.Resolution, source: str, default_l
             INSERT INTO contact_identities (identity_type, identity_value, contact_id, source_file)
             SELECT identity_type, identity_value, contact_id, ? FROM batch_identities""", [source])
         con.unregister("batch_identities")
+
+
+def _fill_contact_blanks(con, source_sql: str) -> None:
+    """Give contacts what they lack (name, email, phone, language) from `source_sql`'s rows of the same
+    contact_id; a contact seen as an organisation becomes one. What a contact has is never overwritten."""
+    con.execute(f"""
+        UPDATE contacts SET
+            full_name = coalesce(contacts.full_name, u.full_name),
+            email = coalesce(contacts.email, u.email),
+            phone = coalesce(contacts.phone, u.phone),
+            language = coalesce(contacts.language, u.language),
+            kind = CASE WHEN u.kind = 'organisation' THEN 'organisation' ELSE contacts.kind END,
+            updated_at = now()
+        FROM ({source_sql}) u
+        WHERE contacts.contact_id = u.contact_id
+          AND (contacts.full_name IS NULL AND u.full_name IS NOT NULL
+               OR contacts.email IS NULL AND u.email IS NOT NULL
+               OR contacts.phone IS NULL AND u.phone IS NOT NULL
+               OR contacts.language IS NULL AND u.language IS NOT NULL
+               OR u.kind = 'organisation' AND contacts.kind <> 'organisation')""")
 
 
 def _with_record_keys(frame: pl.DataFrame, channel: str) -> pl.DataFrame:
