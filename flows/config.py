@@ -33,12 +33,16 @@ class Organisation(BaseModel):
 class Warehouse(BaseModel):
     path: Path = Path("warehouse/legatura.duckdb")
     snapshot: Path = Path("warehouse/analytics.duckdb")
+    snapshot_min_seconds: float = 0       # under watch/serve: publish the snapshot at most this often
     lock_timeout_seconds: float = 600.0   # how long a writer waits for another writer
 
 
 class Landing(BaseModel):
     path: Path = Path("landing")
     stable_seconds: float = 1.0           # a landed file must keep its size this long before ingest
+    complete_wait_seconds: float = 300.0  # how long watch waits for a cut CSV/JSONL to end in a newline
+    max_member_mb: float = 512            # an archive member larger than this is quarantined
+    max_compression_ratio: float = 200    # an archive member inflating more than this is quarantined
 
 
 class Templates(BaseModel):
@@ -58,6 +62,8 @@ class Segments(BaseModel):
 class Compose(BaseModel):
     frequency_cap: int = 2
     frequency_window_days: int = 7
+    send_time: str = "best"               # best | now | HH:MM (local)
+    send_window: str = "09:00-18:00"      # local working-day window when a contact has no best hour
 
 
 class Smtp(BaseModel):
@@ -65,9 +71,15 @@ class Smtp(BaseModel):
     port: int = 25
     username: str = ""
     password: SecretStr = SecretStr("")
-    security: str = "none"
+    security: str = "none"                # none | starttls | tls
     concurrency: int = 8
     rate_per_second: float = 50
+    max_attempts: int = 5
+    soft_bounce_limit: int = 3
+    from_name: str = ""                   # default: organisation.name
+    reply_to: str = ""                    # default: organisation.email
+    return_path: str = ""                 # default: organisation.email
+    timeout_seconds: float = 30
 
 
 class Tracking(BaseModel):
@@ -82,11 +94,40 @@ class Tracking(BaseModel):
 
 class Tokens(BaseModel):
     secret: SecretStr = SecretStr("")     # env LEGATURA_TOKENS__SECRET; signs unsubscribe links
+    unsubscribe_days: int = 60            # how long an unsubscribe / confirmation link stays valid
 
 
 class Sms(BaseModel):
-    gateway_url: str = ""
-    token: SecretStr = SecretStr("")
+    base_url: str = ""                    # a Twilio-compatible Messages API, e.g. https://api.twilio.com
+    account_sid: str = ""
+    from_number: str = ""
+    rate_per_second: float = 10
+    token: SecretStr = SecretStr("")      # env LEGATURA_SMS__TOKEN; also checks Twilio webhook signatures
+
+
+class Receive(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8787
+    public_url: str = ""                  # the URL Twilio and other senders use (a proxy rewrites the host)
+    secret: SecretStr = SecretStr("")     # env LEGATURA_RECEIVE__SECRET; signs /events/<channel> requests
+    max_connections: int = 64
+    request_timeout_seconds: float = 10
+
+
+class Web(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8788
+
+
+class Serve(BaseModel):
+    ingest_every_minutes: float = 5
+    segment_cron: str = "0 2 * * *"
+    send_every_minutes: float = 1
+
+
+class Alerts(BaseModel):
+    staff_email: str = ""
+    warn_before_hours: float = 4
 
 
 class Prefect(BaseModel):
@@ -114,6 +155,10 @@ class Settings(BaseSettings):
     tracking: Tracking = Tracking()
     tokens: Tokens = Tokens()
     sms: Sms = Sms()
+    receive: Receive = Receive()
+    web: Web = Web()
+    serve: Serve = Serve()
+    alerts: Alerts = Alerts()
     prefect: Prefect = Prefect()
     mappings: dict[str, dict[str, Any]] = {}
 
@@ -175,7 +220,7 @@ def load_settings(config_path: str | os.PathLike | None = None, env: dict | None
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     elif explicit:
         raise ConfigError(f"config file {path} does not exist (from --config or LEGATURA_CONFIG)")
-    for secret_section in ("smtp", "tokens", "sms"):
+    for secret_section in ("smtp", "tokens", "sms", "receive"):
         for key in ("password", "secret", "token"):
             if key in data.get(secret_section, {}):
                 raise ConfigError(
