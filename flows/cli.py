@@ -34,6 +34,11 @@ def settings() -> Settings:
     return state.settings
 
 
+def config_arg() -> str | None:
+    """The --config path as a flow parameter (flows load their settings themselves, as on a worker)."""
+    return str(state.config) if state.config else None
+
+
 def say(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -103,8 +108,7 @@ def ingest(
     start_prefect(s)
     from legatura.flows.ingest import ingest_flow
 
-    result = _with_progress("ingesting", lambda progress, on_total: ingest_flow(
-        paths, s, channel, progress=progress, notify=say, on_discovered=on_total))
+    result = _with_progress("ingesting", lambda: ingest_flow([str(p) for p in paths], config_arg(), channel))
     totals = result.totals()
     tracking = [f"response times: {line}" for line in result.tracking.lines()] if result.tracking else []
     emit(result, as_json, [
@@ -120,7 +124,12 @@ def ingest(
 
 
 def _with_progress(label: str, work):
-    """Run `work(progress, on_total)` with a bar on a terminal (its total set once known), plain lines otherwise."""
+    """Run `work()` (a flow) with a bar on a terminal (its total set once known), plain lines otherwise.
+
+    The flow reports each file through legatura.flows.progress; callbacks are never flow parameters.
+    """
+    from legatura.flows import progress
+
     if sys.stderr.isatty():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -132,8 +141,10 @@ def _with_progress(label: str, work):
                 bar.console.print(summary.line(), highlight=False, markup=False)
                 bar.advance(job)
 
-            return work(advance, lambda total: bar.update(job, total=total))
-    return work(lambda summary: say(summary.line()), None)
+            with progress.listening(advance, lambda total: bar.update(job, total=total), say):
+                return work()
+    with progress.listening(lambda summary: say(summary.line()), None, say):
+        return work()
 
 
 def _parse_as_of(value: Optional[str]) -> date:
@@ -158,9 +169,11 @@ def segment(
     s = settings()
     when = _parse_as_of(as_of)
     start_prefect(s)
+    from legatura.flows import progress
     from legatura.flows.segment import segment_flow
 
-    summary = segment_flow(s, when)
+    with progress.listening(notify=say):
+        summary = segment_flow(config_arg(), when)
     emit(summary, as_json, summary.lines())
     if summary.failed:
         raise CommandFailed(f"{len(summary.failed)} segment file(s) failed: "
@@ -177,9 +190,11 @@ def track(
     """
     s = settings()
     start_prefect(s)
+    from legatura.flows import progress
     from legatura.flows.track import track_flow
 
-    summary = track_flow(s)
+    with progress.listening(notify=say):
+        summary = track_flow(config_arg())
     emit(summary, as_json, summary.lines())
 
 
@@ -197,7 +212,7 @@ def run(
     start_prefect(s)
     from legatura.flows.pipeline import pipeline_flow
 
-    result = pipeline_flow(s, when, progress=lambda f: say(f.line()), notify=say)
+    result = _with_progress("running", lambda: pipeline_flow(config_arg(), when))
     emit(result, as_json, result.lines())
     if result.failures:
         raise CommandFailed("; ".join(result.failures))
@@ -256,7 +271,7 @@ def watch() -> None:
     from legatura.flows.watch import watch_command
 
     try:
-        watch_command(settings(), say)
+        watch_command(settings(), say, config_arg())
     except KeyboardInterrupt:
         say("stopped")
 

@@ -9,10 +9,12 @@ records (the same breakages as the samples) so that quarantine has something to 
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
 import math
+import os
 import quopri
 import random
 import re
@@ -21,7 +23,7 @@ import string
 import time as clock
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from email.utils import format_datetime
@@ -1580,6 +1582,21 @@ def demo_settings(workdir: Path, config: Path) -> Settings:
     })
 
 
+@contextlib.contextmanager
+def _demo_paths_only() -> Iterator[None]:
+    """While the demo's flows run (they load the demo's legatura.toml themselves), no LEGATURA_* path in
+    the environment may point them outside the demo folder."""
+    names = [f"LEGATURA_{section.upper()}__{key.upper()}" for section, key in DEMO_PATH_KEYS]
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+DEMO_PATH_KEYS = (("warehouse", "path"), ("warehouse", "snapshot"), ("landing", "path"), ("templates", "path"))
+
+
 def _copy_templates(workdir: Path) -> None:
     source = Path(__file__).resolve().parents[1] / "templates"
     if source.is_dir():
@@ -1597,6 +1614,7 @@ def _table_rows(con) -> int:
 def run_demo(workdir: Path, say: Callable[[str], None], as_of: date | None = None, seed: int = 7,
              people: int = 300) -> DemoResult:
     """Generate demo exports in workdir/landing, run the whole chain on them, ingest again, summarise."""
+    from legatura.flows import progress
     from legatura.flows.ingest import ingest_flow
     from legatura.flows.pipeline import landing_folders, pipeline_flow
     from legatura.warehouse import db
@@ -1627,7 +1645,8 @@ def run_demo(workdir: Path, say: Callable[[str], None], as_of: date | None = Non
         c.quarantined += summary.rows_quarantined
 
     say("running the chain: ingest landing/ -> segments -> response times ...")
-    run = pipeline_flow(settings, as_of, progress=count, notify=say)
+    with progress.listening(on_file=count, notify=say), _demo_paths_only():
+        run = pipeline_flow(str(config), as_of)
     result.failures.extend(run.failures)
     # the response-time headline is the one `legatura track` prints
     result.requests, result.answered = run.tracking.requests, run.tracking.answered
@@ -1644,7 +1663,8 @@ def run_demo(workdir: Path, say: Callable[[str], None], as_of: date | None = Non
     finally:
         con.close()
     say("ingesting the same landing folder again (nothing may be added) ...")
-    again = ingest_flow(landing_folders(settings), settings, None, notify=say)
+    with progress.listening(notify=say), _demo_paths_only():
+        again = ingest_flow([str(f) for f in landing_folders(settings)], str(config), None)
     result.reingest_files = len(again.files)
     result.failures.extend(f.error or f.path for f in again.failed)
 

@@ -6,21 +6,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-from legatura.flows.config import Settings
+from legatura.flows import progress
+from legatura.flows.config import Settings, load_settings
 from legatura.flows.discover import SourceFile, batches, discover
 from legatura.flows.load import FileSummary, ingest_files, record_unreadable
-from legatura.flows.track import TrackSummary, compute_response_times_task
-from legatura.warehouse.db import open_for_write
+from legatura.flows.track import TrackSummary, track_task
+from legatura.warehouse.db import open_for_write, publish_snapshot, write_lock
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], settings: Settings,
                  channel: str | None = None,
-                 progress: Callable[[FileSummary], None] | None = None) -> list[FileSummary]:
+                 on_file: Callable[[FileSummary], None] | None = None) -> list[FileSummary]:
     """Ingest every file under `paths` without Prefect, batch by batch; one summary per file."""
     return [summary for batch in batches(discover(paths, settings, channel))
-            for summary in ingest_batch(con, batch, settings, progress)]
+            for summary in ingest_batch(con, batch, settings, on_file)]
 
 
 @dataclass
@@ -41,7 +42,7 @@ class IngestResult:
 
 
 def ingest_batch(con: duckdb.DuckDBPyConnection, sources: list[SourceFile], settings: Settings,
-                 progress: Callable[[FileSummary], None] | None = None) -> list[FileSummary]:
+                 on_file: Callable[[FileSummary], None] | None = None) -> list[FileSummary]:
     """Ingest a batch of files: each one parsed and accounted on its own, loaded together per channel."""
     summaries: list[FileSummary | None] = [None] * len(sources)
     readable = []
@@ -57,32 +58,53 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, sources: list[SourceFile], sett
     loaded = ingest_files(con, [(sources[i].path, sources[i].channel, sources[i].raw) for i in readable], settings)
     for index, summary in zip(readable, loaded):
         summaries[index] = summary
-    if progress:
+    if on_file:
         for summary in summaries:
-            progress(summary)
+            on_file(summary)
     return summaries
 
 
-ingest_batch_task = task(ingest_batch, name="ingest-files", cache_policy=NO_CACHE)
+def ingest_batch_into_warehouse(sources: list[SourceFile], config: str | None = None) -> list[FileSummary]:
+    """Open the warehouse (waiting for the write lock), ingest one batch of files, checkpoint, close.
 
-
-@flow(name="ingest", validate_parameters=False)
-def ingest_flow(paths: list[Path], settings: Settings, channel: str | None = None,
-                progress: Callable[[FileSummary], None] | None = None,
-                notify: Callable[[str], None] | None = None, track: bool = True,
-                on_discovered: Callable[[int], None] | None = None) -> IngestResult:
-    """Take the write lock, ingest every file (a task per batch of files), update response times when
-    anything new arrived, publish the analysts' snapshot."""
-    sources = discover(paths, settings, channel)
-    if on_discovered:
-        on_discovered(len(sources))
-    summaries: list[FileSummary] = []
+    The batch task opens its own connection: a task's parameters are plain values a worker can be given
+    (file paths and channels, the config path), never a live DuckDB connection or a Settings object.
+    """
+    settings = load_settings(config)
     with open_for_write(settings.warehouse.path, "legatura ingest", settings.warehouse.lock_timeout_seconds,
-                        notify, snapshot_path=settings.warehouse.snapshot) as con:
-        for batch in batches(sources):
-            summaries.extend(ingest_batch_task(con, batch, settings, progress))
-        result = IngestResult(summaries)
-        if track and result.totals()["rows_ingested"]:
-            # new interactions can answer requests or respond to our messages: keep the views current
-            result.tracking = compute_response_times_task(con, settings)
+                        progress.notify) as con:
+        return ingest_batch(con, sources, settings)
+
+
+def publish_snapshot_of(settings: Settings) -> None:
+    """Publish the analysts' snapshot under the write lock (the batches have checkpointed)."""
+    with write_lock(settings.warehouse.path, "legatura publish", settings.warehouse.lock_timeout_seconds,
+                    progress.notify):
+        publish_snapshot(settings.warehouse.path, settings.warehouse.snapshot)
+
+
+# never served from a cache: the ledger, not Prefect, decides what is new
+ingest_batch_task = task(ingest_batch_into_warehouse, name="ingest-files", cache_policy=NO_CACHE)
+
+
+@flow(name="ingest")
+def ingest_flow(paths: list[str], config: str | None = None, channel: str | None = None,
+                track: bool = True) -> IngestResult:
+    """Ingest every file under `paths` (a task per batch of files), update response times when anything new
+    arrived, publish the analysts' snapshot. Progress goes to the run's log and to `progress.listening`."""
+    settings = load_settings(config)
+    sources = discover([Path(p) for p in paths], settings, channel)
+    progress.files_found(len(sources))
+    summaries: list[FileSummary] = []
+    for batch in batches(sources):
+        done = ingest_batch_task(batch, config)
+        for summary in done:
+            progress.file_done(summary)
+        summaries.extend(done)
+    result = IngestResult(summaries)
+    if track and result.totals()["rows_ingested"]:
+        # new interactions can answer requests or respond to our messages: keep the views current
+        result.tracking = track_task(config)   # publishes the snapshot too
+    else:
+        publish_snapshot_of(settings)
     return result

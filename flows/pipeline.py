@@ -1,14 +1,12 @@
 """`legatura run`: the whole chain once — ingest landing/ -> segment -> track -> publish."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from legatura.flows.config import Settings
+from legatura.flows.config import Settings, load_settings
 from legatura.flows.ingest import IngestResult, ingest_flow
-from legatura.flows.load import FileSummary
 from legatura.flows.segment import SegmentSummary, segment_flow
 from legatura.flows.track import TrackSummary, track_flow
 from prefect import flow
@@ -41,15 +39,17 @@ def landing_folders(settings: Settings) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.exists() else []
 
 
-@flow(name="run", validate_parameters=False)
-def pipeline_flow(settings: Settings, as_of: date, progress: Callable[[FileSummary], None] | None = None,
-                  notify: Callable[[str], None] | None = None) -> PipelineResult:
-    """Ingest everything waiting in landing/, recompute segments, then response times."""
+@flow(name="run")
+def pipeline_flow(config: str | None = None, as_of: date | None = None) -> PipelineResult:
+    """Ingest everything waiting in landing/, recompute segments as of `as_of` (default today), then
+    response times; each step is a flow of its own, given the same config path."""
+    settings = load_settings(config)
+    as_of = as_of or settings.today()
     result = PipelineResult()
-    folders = landing_folders(settings)
-    result.ingest = ingest_flow(folders, settings, None, progress=progress, notify=notify, track=False)
+    folders = [str(folder) for folder in landing_folders(settings)]
+    result.ingest = ingest_flow(folders, config, None, track=False)
     result.failures.extend(f.error or f.path for f in result.ingest.failed)
-    result.segments = segment_flow(settings, as_of)
+    result.segments = segment_flow(config, as_of)
     result.failures.extend(f"segment {file} failed: {headline}" for file, headline in result.segments.failed.items())
-    result.tracking = track_flow(settings)
+    result.tracking = track_flow(config)
     return result

@@ -8,7 +8,8 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-from legatura.flows.config import Settings
+from legatura.flows import progress
+from legatura.flows.config import Settings, load_settings
 from legatura.transforms.segments import segment_name_problem, segment_parameters
 from legatura.warehouse.db import SQL_ROOT, open_for_write, put_settings
 from prefect import flow, get_run_logger
@@ -252,13 +253,15 @@ def segment_warehouse(settings: Settings, as_of: date, segments_dir: Path | None
         return compute_segments(con, settings, as_of, segments_dir)
 
 
-@flow(name="segment", validate_parameters=False)
-def segment_flow(settings: Settings, as_of: date | None = None,
-                 segments_dir: Path | None = None) -> SegmentSummary:
+@flow(name="segment")
+def segment_flow(config: str | None = None, as_of: date | None = None,
+                 segments_dir: str | None = None) -> SegmentSummary:
     """Recompute segment membership as of a date (default: today in the organisation's time zone)."""
     logger = get_run_logger()
+    settings = load_settings(config)
     as_of = as_of or settings.today()
-    summary = segment_warehouse(settings, as_of, segments_dir, notify=logger.warning)
+    summary = segment_warehouse(settings, as_of, Path(segments_dir) if segments_dir else None,
+                                notify=progress.notify)
     logger.info("segments as of %s: %d computed, %d entered, %d exited, %d failed in %.2f s",
                 as_of, len(summary.counts), summary.entered, summary.exited, len(summary.failures),
                 summary.seconds)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import duckdb
-from legatura.flows.config import ConfigError, Settings
+from legatura.flows import progress
+from legatura.flows.config import ConfigError, Settings, load_settings
 from legatura.transforms.tracking import (
     CalendarError,
     WorkingHours,
@@ -152,13 +154,23 @@ def compute_response_times(con: duckdb.DuckDBPyConnection, settings: Settings) -
     )
 
 
-compute_response_times_task = task(compute_response_times, name="compute-response-times", cache_policy=NO_CACHE)
-
-
-@flow(name="track", validate_parameters=False)
-def track_flow(settings: Settings) -> TrackSummary:
-    """Recompute response times in both directions and publish the analysts' snapshot."""
+def track_warehouse(settings: Settings, notify: Callable[[str], None] | None = None) -> TrackSummary:
+    """Take the write lock, bring response times up to date, publish the analysts' snapshot."""
     with open_for_write(settings.warehouse.path, "legatura track",
-                        lock_timeout=settings.warehouse.lock_timeout_seconds,
+                        lock_timeout=settings.warehouse.lock_timeout_seconds, notify=notify,
                         snapshot_path=settings.warehouse.snapshot) as con:
-        return compute_response_times_task(con, settings)
+        return compute_response_times(con, settings)
+
+
+def track_with_config(config: str | None = None) -> TrackSummary:
+    """Response times of the warehouse `config` names (a task's parameters are plain values)."""
+    return track_warehouse(load_settings(config), progress.notify)
+
+
+track_task = task(track_with_config, name="compute-response-times", cache_policy=NO_CACHE)
+
+
+@flow(name="track")
+def track_flow(config: str | None = None) -> TrackSummary:
+    """Recompute response times in both directions and publish the analysts' snapshot."""
+    return track_task(config)

@@ -190,8 +190,9 @@ class LandingWatcher:
     """The watcher's state between events: what is pending, what failed, which channels are unknown."""
 
     def __init__(self, settings: Settings, say: Callable[[str], None], max_wait_seconds: float | None,
-                 on_batch: Callable[[WatchBatch], None] | None) -> None:
+                 on_batch: Callable[[WatchBatch], None] | None, config: str | None = None) -> None:
         self.settings = settings
+        self.config = config   # the ingest flow loads the same settings from this path, as a worker would
         self.landing = settings.landing.path
         self.root = self.landing.resolve()
         self.say = say
@@ -255,6 +256,7 @@ class LandingWatcher:
                 self._ingest([path])
 
     def _ingest(self, paths: list[Path]) -> bool:
+        from legatura.flows import progress
         from legatura.flows.ingest import ingest_flow
 
         paths = [p for p in paths if p.exists()]
@@ -263,8 +265,8 @@ class LandingWatcher:
         batch = WatchBatch(paths)
         self.summary.batches += 1
         try:
-            batch.result = ingest_flow(paths, self.settings, None,
-                                       progress=lambda s: self.say(s.line()), notify=self.say)
+            with progress.listening(on_file=lambda s: self.say(s.line()), notify=self.say):
+                batch.result = ingest_flow([str(p) for p in paths], self.config, None)
         except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the watcher
             batch.error = f"{type(exc).__name__}: {exc}"
             self.summary.failed_batches += 1
@@ -291,7 +293,7 @@ class LandingWatcher:
 def watch(settings: Settings, stop_event: threading.Event | None = None,
           on_batch: Callable[[WatchBatch], None] | None = None, max_batches: int | None = None,
           say: Callable[[str], None] | None = None, max_wait_seconds: float | None = DEFAULT_MAX_WAIT_SECONDS,
-          rescan_seconds: float = DEFAULT_RESCAN_SECONDS) -> WatchSummary:
+          rescan_seconds: float = DEFAULT_RESCAN_SECONDS, config: str | None = None) -> WatchSummary:
     """Watch landing/ and ingest complete files until `stop_event` is set or `max_batches` ingest runs happened.
 
     Runs in the calling thread (tests and `legatura serve` run it in a thread of their own); Ctrl-C in the
@@ -302,7 +304,7 @@ def watch(settings: Settings, stop_event: threading.Event | None = None,
     stop_event = stop_event or threading.Event()
     say = say or (lambda message: None)
     settings.landing.path.mkdir(parents=True, exist_ok=True)
-    watcher = LandingWatcher(settings, say, max_wait_seconds, on_batch)
+    watcher = LandingWatcher(settings, say, max_wait_seconds, on_batch, config)
     tick_ms = int(min(500, max(50, settings.landing.stable_seconds * 250)))
     last_sweep = time.monotonic()
     watcher.sweep(last_sweep)
@@ -328,7 +330,7 @@ def watch(settings: Settings, stop_event: threading.Event | None = None,
     return watcher.summary
 
 
-def watch_command(settings: Settings, say: Callable[[str], None]) -> WatchSummary:
+def watch_command(settings: Settings, say: Callable[[str], None], config: str | None = None) -> WatchSummary:
     """`legatura watch`: ingest what lands in landing/<channel>/ until Ctrl-C."""
     from legatura.flows import prefect_runtime
 
@@ -337,6 +339,6 @@ def watch_command(settings: Settings, say: Callable[[str], None]) -> WatchSummar
                               settings.prefect.idle_minutes)
     say(f"watching {settings.landing.path}/<channel>/: a file is ingested once unchanged for "
         f"{settings.landing.stable_seconds:g} s; Ctrl-C stops")
-    summary = watch(settings, say=say)
+    summary = watch(settings, say=say, config=config)
     say(summary.line())
     return summary

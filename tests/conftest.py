@@ -1,6 +1,7 @@
 """Shared fixtures: settings, a real DuckDB warehouse file, the real loader, a session-wide Prefect server."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from legatura.flows import prefect_runtime
-from legatura.flows.config import Settings
+from legatura.flows.config import Settings, load_settings
 from legatura.warehouse import db
 
 
@@ -37,15 +38,58 @@ def formats() -> Path:
     return FORMATS
 
 
+# the test defaults: everything inside the test's folder (relative paths are relative to the file)
+TEST_CONFIG = {
+    "warehouse": {"path": "warehouse/legatura.duckdb", "snapshot": "warehouse/analytics.duckdb"},
+    "landing": {"path": "landing", "stable_seconds": 0.3},
+    "prefect": {"state_dir": ".legatura"},
+}
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def write_config(folder: Path, **sections: dict) -> Path:
+    """Write folder/legatura.toml: the test defaults with `sections` merged over them; returns its path."""
+    merged = {name: dict(values) for name, values in TEST_CONFIG.items()}
+    for name, values in sections.items():
+        merged.setdefault(name, {}).update(values)
+    lines = []
+    for name, values in merged.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.append("")
+    path = folder / "legatura.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Demo defaults with the warehouse, landing and state folders inside tmp_path."""
-    return Settings(
-        warehouse={"path": tmp_path / "warehouse" / "legatura.duckdb",
-                   "snapshot": tmp_path / "warehouse" / "analytics.duckdb"},
-        landing={"path": tmp_path / "landing", "stable_seconds": 0.3},
-        prefect={"state_dir": tmp_path / ".legatura"},
-    )
+def config(tmp_path: Path) -> str:
+    """Path of a legatura.toml in tmp_path (warehouse, landing and state inside tmp_path): what flows take."""
+    return str(write_config(tmp_path))
+
+
+@pytest.fixture
+def settings(config: str) -> Settings:
+    """The settings `config` gives, as every flow loads them."""
+    return load_settings(config)
+
+
+@pytest.fixture
+def configure(tmp_path: Path):
+    """Rewrite tmp_path/legatura.toml with these sections over the defaults; returns the settings it gives."""
+    def rewrite(**sections: dict) -> Settings:
+        return load_settings(write_config(tmp_path, **sections))
+
+    return rewrite
 
 
 @pytest.fixture

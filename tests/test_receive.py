@@ -192,10 +192,10 @@ def test_events_detect_knows_events_but_not_twilio_lines():
 
 
 @pytest.mark.prefect
-def test_sms_webhooks_reach_the_warehouse_through_receiver_and_watcher(settings, prefect_api):
+def test_sms_webhooks_reach_the_warehouse_through_receiver_and_watcher(settings, config, prefect_api):
     """End to end on 127.0.0.1: POST webhooks -> landing/twilio/ (fsync'd) -> watcher -> ingest flow -> rows."""
     receiver = serve_receiver(settings, "127.0.0.1", 0)
-    batches, stop, thread = watch_in_thread(settings, prefect_api)
+    batches, stop, thread = watch_in_thread(settings, prefect_api, config)
     try:
         for fields in WEBHOOKS[:3]:
             assert post_sms(receiver, fields)[0] == 200

@@ -484,13 +484,13 @@ def test_segment_name_rules():
 # -- the real flow --------------------------------------------------------------------------------
 
 @pytest.mark.prefect
-def test_segment_flow_runs_under_prefect(prefect_api, settings):
+def test_segment_flow_runs_under_prefect(prefect_api, settings, config):
     from legatura.flows.segment import segment_flow
 
     with db.open_for_write(settings.warehouse.path, "test setup") as con:
         con.execute((DATA / "people.sql").read_text(encoding="utf-8"))
 
-    summary = segment_flow(settings, AS_OF)
+    summary = segment_flow(config, AS_OF)
 
     assert summary.ok and len(summary.counts) == len(EXPECTED)
     with duckdb.connect(str(settings.warehouse.snapshot), read_only=True) as snapshot:

@@ -354,7 +354,7 @@ def test_describe_seconds():
 # the real flow
 
 @pytest.mark.prefect
-def test_track_flow_runs_and_publishes_snapshot(prefect_api, settings):
+def test_track_flow_runs_and_publishes_snapshot(prefect_api, settings, config):
     from legatura.flows.track import track_flow
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -364,7 +364,7 @@ def test_track_flow_runs_and_publishes_snapshot(prefect_api, settings):
     con.close()
     # prefect read its settings when this module imported it, before the fixture set the URL
     with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
-        summary = track_flow(settings)
+        summary = track_flow(config)
     assert summary.open_requests == 7
     snapshot = duckdb.connect(str(settings.warehouse.snapshot), read_only=True)
     try:

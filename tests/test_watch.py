@@ -159,11 +159,12 @@ def prefect_context(api_url: str) -> contextvars.Context:
         return contextvars.copy_context()
 
 
-def watch_in_thread(settings, api_url: str, **options):
-    """The real watcher in a thread of its own; returns (batches seen, stop event, thread)."""
+def watch_in_thread(settings, api_url: str, config: str, **options):
+    """The real watcher in a thread of its own (its ingest flow reads `config`); returns (batches, stop, thread)."""
     batches, stop = [], threading.Event()
     thread = threading.Thread(target=prefect_context(api_url).run, args=(watch, settings, stop), daemon=True,
-                              kwargs={"on_batch": batches.append, "rescan_seconds": 1.0, **options})
+                              kwargs={"on_batch": batches.append, "rescan_seconds": 1.0, "config": config,
+                                      **options})
     thread.start()
     return batches, stop, thread
 
@@ -176,11 +177,11 @@ def wait_for(condition, timeout: float = 120.0) -> None:
 
 
 @pytest.mark.prefect
-def test_watch_sweeps_waiting_files_then_ingests_a_file_once_complete(settings, prefect_api):
+def test_watch_sweeps_waiting_files_then_ingests_a_file_once_complete(settings, config, prefect_api):
     waiting = settings.landing.path / "stripe" / "waiting.csv"
     waiting.parent.mkdir(parents=True)
     waiting.write_bytes(PAYMENTS.read_bytes())
-    batches, stop, thread = watch_in_thread(settings, prefect_api)
+    batches, stop, thread = watch_in_thread(settings, prefect_api, config)
     try:
         wait_for(lambda: len(batches) >= 1)
         [first] = batches
@@ -209,14 +210,14 @@ def test_watch_sweeps_waiting_files_then_ingests_a_file_once_complete(settings, 
 
 
 @pytest.mark.prefect
-def test_watch_survives_a_failing_batch_and_retries_it(settings, prefect_api):
+def test_watch_survives_a_failing_batch_and_retries_it(configure, config, prefect_api):
     """The warehouse is locked by someone else: the batch fails, the watcher lives and retries later."""
-    settings.warehouse.lock_timeout_seconds = 0.5
+    settings = configure(warehouse={"lock_timeout_seconds": 0.5})
     landed = settings.landing.path / "stripe" / "payments.csv"
     landed.parent.mkdir(parents=True)
     with db.write_lock(settings.warehouse.path, "a test holding the lock"):
         landed.write_bytes(PAYMENTS.read_bytes())
-        batches, stop, thread = watch_in_thread(settings, prefect_api)
+        batches, stop, thread = watch_in_thread(settings, prefect_api, config)
         try:
             wait_for(lambda: len(batches) >= 1)
         except BaseException:
