@@ -130,9 +130,16 @@ class Alerts(BaseModel):
     warn_before_hours: float = 4
 
 
+def user_state_dir() -> Path:
+    """The user's own local Prefect server lives here, shared by all their working folders (XDG state home)."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
+    return root / "legatura" / "prefect"
+
+
 class Prefect(BaseModel):
     mode: str = "local-server"            # local-server | ephemeral | external (use PREFECT_API_URL)
-    state_dir: Path = Path(".legatura")   # the local server's home, pid and log
+    state_dir: Path = Field(default_factory=user_state_dir)   # the local server's home, pid and log
     startup_timeout_seconds: float = 120
     idle_minutes: float = 30              # the local server stops itself after this long unused (0: never)
 
@@ -159,7 +166,7 @@ class Settings(BaseSettings):
     web: Web = Web()
     serve: Serve = Serve()
     alerts: Alerts = Alerts()
-    prefect: Prefect = Prefect()
+    prefect: Prefect = Field(default_factory=Prefect)   # its state_dir follows XDG_STATE_HOME at load time
     mappings: dict[str, dict[str, Any]] = {}
 
     @classmethod

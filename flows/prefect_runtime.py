@@ -1,21 +1,28 @@
-"""Where Prefect runs: a local Prefect server started on demand and reused, so commands stay fast.
+"""Where Prefect runs: one local Prefect server per user, started on demand and reused, so commands stay fast.
 
 Without PREFECT_API_URL, Prefect 3 starts a temporary server inside every process (10-30 s, and on a
 fresh home it can exceed Prefect's own start-up timeout). legatura instead starts one background
-`prefect server start` on 127.0.0.1 the first time a flow runs, with its home under the state folder
-(`.legatura/prefect/`), and every later command reuses it. Telemetry and analytics are off.
+`prefect server start` on 127.0.0.1 the first time a flow runs, with its home, pid file and log in the
+user's state directory (`$XDG_STATE_HOME/legatura/prefect`, `prefect.state_dir`), and every later command
+of that user, in any working folder, reuses it. Telemetry and analytics are off.
+
+Files in the state directory: `server.json` (pid, url, port of the supervisor process), `server.log`,
+`home/` (PREFECT_HOME: the server's database), `start.lock` (one command starts it at a time),
+`in-use.lock` (each legatura process using the server holds a shared lock on it for its whole life; the
+supervisor stops the idle server only under an exclusive lock, so it never stops under a command), and
+`last-used` (its mtime: when the server was last seen in use).
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import getpass
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -32,12 +39,17 @@ QUIET_ENV = {
 }
 
 
+SUPERVISOR_MODULE = "legatura.flows.prefect_runtime"
+PORT_IN_USE = 98          # the supervisor's exit status when its port was taken before the server bound it
+PORT_TRIES = 4
+
+
 class PrefectUnavailable(Exception):
     """The local Prefect server could not be started or reached."""
 
 
 def _home(state_dir: Path) -> Path:
-    return state_dir.resolve() / "prefect"
+    return Path(state_dir).resolve()
 
 
 def _healthy(url: str, timeout: float = 1.0) -> bool:
@@ -54,6 +66,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -65,18 +86,41 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _command_line(pid: int) -> list[str]:
+    """The process's arguments (from /proc, else `ps`); empty when it is gone or unreadable."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        if Path("/proc/self").exists():
+            return []
+    try:  # no /proc (macOS): ps prints the command line joined by spaces
+        out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+        return out.stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return []
+
+
+def _is_supervisor(pid: int, state_dir: Path) -> bool:
+    """pid is alive and is legatura's supervisor of this state directory (not a process that reused the pid)."""
+    if not _pid_alive(pid):
+        return False
+    args = _command_line(pid)
+    return SUPERVISOR_MODULE in args and str(_home(state_dir)) in args
+
+
 def server_info(state_dir: Path) -> dict | None:
     info_file = _home(state_dir) / "server.json"
     try:
-        return json.loads(info_file.read_text())
+        info = json.loads(info_file.read_text())
     except (OSError, ValueError):
         return None
+    return info if isinstance(info, dict) and isinstance(info.get("pid"), int) else None
 
 
 def running_server(state_dir: Path) -> dict | None:
-    """The local server's pid, url and port when it runs, else None."""
+    """The local server's pid, url and port when its supervisor runs, else None (a stale server.json too)."""
     info = server_info(state_dir)
-    return info if info and _pid_alive(info["pid"]) else None
+    return info if info and _is_supervisor(info["pid"], state_dir) else None
 
 
 def quiet_environment(state_dir: Path) -> None:
@@ -87,50 +131,81 @@ def quiet_environment(state_dir: Path) -> None:
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
 def ensure_server(state_dir: Path, timeout: float = 120.0,
                   notify: Callable[[str], None] | None = None, port: int | None = None,
                   idle_minutes: float = 0) -> str:
-    """Return the API URL of the running local server, starting it first if needed.
+    """Return the API URL of the user's running local server, starting it first if needed.
 
-    With `idle_minutes`, the server stops itself once no legatura process has used it for that long.
+    The calling process holds a lease on the server from here on (see hold_lease). With `idle_minutes`,
+    the server stops itself once no legatura process has held a lease for that long. A port taken between
+    choosing it and the server binding it is retried on another port (PORT_TRIES in all).
     """
     home = _home(state_dir)
-    touch(state_dir)  # also creates the home folder
+    home.mkdir(parents=True, exist_ok=True)
+    hold_lease(state_dir)  # first: from here on the idle stop cannot take the server away
+    touch(state_dir)
     with open(home / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two commands starting at once share one server
         info = running_server(state_dir)
         if info and _healthy(info["url"]):
             return info["url"]
-        if info:
-            # started but not yet answering (another command started it): wait for it below
-            url, pid = info["url"], info["pid"]
-        else:
-            port = port or _free_port()
-            url = f"http://127.0.0.1:{port}/api"
-            env = {**os.environ, **QUIET_ENV, "PREFECT_HOME": str(home / "home")}
-            env.pop("PREFECT_API_URL", None)
-            log = open(home / "server.log", "ab")  # noqa: SIM115 - handed to the child
-            process = subprocess.Popen(
-                [sys.executable, "-m", "legatura.flows.prefect_runtime", str(state_dir.resolve()), str(port),
-                 str(idle_minutes)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                start_new_session=True, cwd=home,
-            )
-            pid = process.pid
-            (home / "server.json").write_text(json.dumps({"pid": pid, "url": url, "port": port}))
-            if notify:
-                notify(f"starting a local Prefect server on {url} (first run only; later commands reuse it)")
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if _healthy(url):
+        if info:  # started but not yet answering (another command started it): wait for it
+            if _wait_healthy(info["url"], lambda: not _pid_alive(info["pid"]), deadline):
+                return info["url"]
+            raise _unavailable(home, info["url"], timeout)
+        url = ""
+        for attempt in range(PORT_TRIES):
+            chosen = port if port and attempt == 0 else _free_port()
+            url = f"http://127.0.0.1:{chosen}/api"
+            process = _start_supervisor(home, chosen, idle_minutes)
+            (home / "server.json").write_text(json.dumps({"pid": process.pid, "url": url, "port": chosen}))
+            if attempt == 0 and notify:
+                notify(f"starting the local Prefect server for user {_user()} on {url} (state in {home}); "
+                       "later legatura commands in any folder reuse it")
+            if _wait_healthy(url, lambda: process.poll() is not None, deadline):
                 return url
-            if not _pid_alive(pid):
+            if process.poll() != PORT_IN_USE:
                 break
-            time.sleep(0.3)
-        tail = (home / "server.log").read_text(errors="replace")[-800:] if (home / "server.log").exists() else ""
-        raise PrefectUnavailable(
-            f"the local Prefect server did not answer on {url} within {timeout:.0f} s; "
-            f"see {home / 'server.log'} or set prefect.mode = 'ephemeral'. Last log lines: {tail.strip()[-300:]}")
+            if notify:
+                notify(f"port {chosen} was taken before the Prefect server could bind it; trying another")
+        raise _unavailable(home, url, timeout)
+
+
+def _start_supervisor(home: Path, port: int, idle_minutes: float) -> subprocess.Popen:
+    env = {**os.environ, **QUIET_ENV, "PREFECT_HOME": str(home / "home")}
+    env.pop("PREFECT_API_URL", None)
+    with open(home / "server.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", SUPERVISOR_MODULE, str(home), str(port), str(idle_minutes)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True, cwd=home,
+        )
+
+
+def _wait_healthy(url: str, gone: Callable[[], bool], deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if _healthy(url):
+            return True
+        if gone():
+            return False
+        time.sleep(0.3)
+    return False
+
+
+def _unavailable(home: Path, url: str, timeout: float) -> PrefectUnavailable:
+    log = home / "server.log"
+    tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
+    return PrefectUnavailable(
+        f"the local Prefect server did not answer on {url} within {timeout:.0f} s; "
+        f"see {log} or set prefect.mode = 'ephemeral'. Last log lines: {tail.strip()[-300:]}")
 
 
 def touch(state_dir: Path) -> None:
@@ -140,20 +215,78 @@ def touch(state_dir: Path) -> None:
     used.touch()
 
 
-def keep_alive(state_dir: Path, every_seconds: float = 60.0) -> threading.Thread:
-    """While this process lives (a watcher, a receiver), keep the local server from stopping as idle."""
-    def beat() -> None:
-        while True:
-            touch(state_dir)
-            time.sleep(every_seconds)
+_leases: dict[Path, int] = {}
 
-    thread = threading.Thread(target=beat, name="legatura-prefect-keepalive", daemon=True)
-    thread.start()
-    return thread
+
+def hold_lease(state_dir: Path) -> None:
+    """Hold a shared lock on the server for the rest of this process (released when it exits, even killed).
+
+    Waits while the supervisor is stopping an idle server (it holds the lock exclusively meanwhile), so a
+    command never gets a healthy answer from a server about to stop.
+    """
+    home = _home(state_dir)
+    if home in _leases:
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home / "in-use.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    _leases[home] = fd
+
+
+def release_lease(state_dir: Path) -> None:
+    """Give up this process's lease (a long-lived process done with Prefect; tests)."""
+    fd = _leases.pop(_home(state_dir), None)
+    if fd is not None:
+        touch(state_dir)
+        os.close(fd)
+
+
+keep_alive = hold_lease  # a watcher or receiver keeps the server from stopping while it lives
+
+
+def _stop_if_idle(home: Path, idle_minutes: float, child: subprocess.Popen) -> bool:
+    """Stop the server when unused for `idle_minutes` and no process holds a lease; True when stopped."""
+    fd = os.open(home / "in-use.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            touch(home)  # a legatura process holds a lease: in use now
+            return False
+        try:
+            idle = time.time() - (home / "last-used").stat().st_mtime
+        except OSError:
+            idle = 0.0
+        if idle <= idle_minutes * 60:
+            return False
+        # still under the exclusive lock: a command arriving now waits until the server is gone
+        print(f"legatura: no use for {idle_minutes:g} min, stopping the local Prefect server", flush=True)
+        _stop_child(child)
+        _forget(home)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _stop_child(child: subprocess.Popen) -> None:
+    child.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=20)
+    child.kill()
+    child.wait()
+
+
+def _forget(home: Path) -> None:
+    info = server_info(home)
+    if info and info.get("pid") == os.getpid():
+        (home / "server.json").unlink(missing_ok=True)
 
 
 def supervise(state_dir: Path, port: int, idle_minutes: float) -> int:
-    """Run `prefect server start` as a child; stop it after `idle_minutes` without use (0: never)."""
+    """Run `prefect server start` as a child; stop it after `idle_minutes` without use (0: never).
+
+    Exits PORT_IN_USE when the server could not bind its port because something else holds it.
+    """
     home = _home(state_dir)
     child = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
@@ -164,39 +297,36 @@ def supervise(state_dir: Path, port: int, idle_minutes: float) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    check_seconds = min(5.0, max(0.5, idle_minutes * 60 / 6)) if idle_minutes > 0 else 5.0
     while child.poll() is None:
-        time.sleep(5)
-        if idle_minutes > 0:
-            try:
-                idle = time.time() - (home / "last-used").stat().st_mtime
-            except OSError:
-                idle = 0.0
-            if idle > idle_minutes * 60:
-                print(f"legatura: no use for {idle_minutes:g} min, stopping the local Prefect server", flush=True)
-                child.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.wait(timeout=20)
-                child.kill()
-    info = server_info(state_dir)
-    if info and info.get("pid") == os.getpid():
-        (home / "server.json").unlink(missing_ok=True)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=check_seconds)
+        if child.poll() is None and idle_minutes > 0 and _stop_if_idle(home, idle_minutes, child):
+            return 0
+    _forget(home)
+    if child.returncode and _port_taken(port):
+        return PORT_IN_USE
     return child.returncode or 0
 
 
 def stop_server(state_dir: Path) -> bool:
-    """Stop the local server if it runs; True when one was stopped."""
+    """Stop the local server if its supervisor runs; True when one was stopped. Never signals another process."""
     info = running_server(state_dir)
     if info is None:
         return False
+    pid = info["pid"]
+    # the supervisor leads a session of its own (its server is in it); anything else gets no group signal
+    group = os.getpgid(pid) == pid if _pid_alive(pid) else False
+    kill = os.killpg if group else os.kill
     with contextlib.suppress(OSError):
-        os.killpg(info["pid"], signal.SIGTERM)
-    for _ in range(50):
-        if not _pid_alive(info["pid"]):
+        kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not _pid_alive(pid):
             break
         time.sleep(0.1)
     else:
         with contextlib.suppress(OSError):
-            os.killpg(info["pid"], signal.SIGKILL)
+            kill(pid, signal.SIGKILL)
     (_home(state_dir) / "server.json").unlink(missing_ok=True)
     return True
 
@@ -216,9 +346,8 @@ def configure(mode: str, state_dir: Path, timeout: float,
         return "Prefect ephemeral mode (a temporary server inside this process)"
     if mode == "external":
         raise PrefectUnavailable("prefect.mode = 'external' needs PREFECT_API_URL in the environment")
-    url = ensure_server(state_dir, timeout, notify, idle_minutes=idle_minutes)
+    url = ensure_server(state_dir, timeout, notify, idle_minutes=idle_minutes)  # holds a lease from here on
     os.environ["PREFECT_API_URL"] = url
-    keep_alive(state_dir)
     return f"local Prefect server {url}"
 
 

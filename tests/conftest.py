@@ -24,6 +24,9 @@ def _prefect_endpoint() -> tuple[Path, int]:
     return state, prefect_runtime._free_port()
 
 
+# no test may start, find or stop the real user's own local Prefect server (the default state directory)
+if "_LEGATURA_TEST_XDG" not in os.environ:
+    os.environ["_LEGATURA_TEST_XDG"] = os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="legatura-state-")
 _PREFECT_STATE, _PREFECT_PORT = _prefect_endpoint()
 os.environ["_LEGATURA_TEST_PREFECT"] = f"{_PREFECT_STATE}|{_PREFECT_PORT}"
 os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{_PREFECT_PORT}/api"
@@ -137,7 +140,6 @@ def prefect_api():
     """
     # stops by itself 10 minutes after the session, should the session die before stopping it
     url = prefect_runtime.ensure_server(_PREFECT_STATE, timeout=240, port=_PREFECT_PORT, idle_minutes=10)
-    prefect_runtime.keep_alive(_PREFECT_STATE)
     assert url == os.environ["PREFECT_API_URL"], (url, os.environ["PREFECT_API_URL"])
     yield url
     if "LEGATURA_TEST_PREFECT_STATE" not in os.environ:
