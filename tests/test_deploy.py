@@ -16,7 +16,7 @@ from legatura.flows.deploy import FLOWS, deployment_parameters, source_root
 from tests.conftest import write_config
 
 BIN = Path(sys.executable).parent
-SAMPLE = "unified_payments_2026-11-12.csv"   # 12 records: 9 gifts, 3 quarantined
+SAMPLE = "unified_payments_2026-11-12.csv"   # 12 records: 9 loaded (8 gifts, 1 failed payment), 3 quarantined
 
 
 def run_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -81,7 +81,7 @@ def test_ingest_and_segment_run_as_deployments_on_a_process_worker(tmp_path, for
         log = (tmp_path / "worker.log").read_text(errors="replace")
         assert ingested.state.is_completed(), (ingested.state, log[-3000:])
         with duckdb.connect(str(tmp_path / "warehouse" / "analytics.duckdb"), read_only=True) as snapshot:
-            assert snapshot.execute("SELECT count(*) FROM donations").fetchone() == (9,)
+            assert snapshot.execute("SELECT count(*) FROM donations").fetchone() == (8,)
             assert snapshot.execute(
                 "SELECT channel, rows_read, rows_ingested, rows_quarantined FROM ingested_files").fetchall() == [
                 ("stripe", 12, 9, 3)]
