@@ -317,11 +317,12 @@ def server_status() -> None:
     """
     from legatura.flows import prefect_runtime
 
-    info = prefect_runtime.running_server(settings().prefect.state_dir)
+    state_dir = settings().prefect.state_dir
+    info = prefect_runtime.running_server(state_dir)
     if info:
-        typer.echo(f"running: {info['url']} (pid {info['pid']})")
+        typer.echo(f"running: {info['url']} (pid {info['pid']}; state in {state_dir})")
     else:
-        typer.echo("not running (the next command that runs a flow starts it)")
+        typer.echo(f"not running (the next command that runs a flow starts it; state in {state_dir})")
 
 
 @server_app.command("stop")

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-from legatura.flows import progress
+from legatura.flows import progress, session
 from legatura.flows.config import Settings, load_settings
 from legatura.flows.discover import SourceFile, batches, discover
 from legatura.flows.load import FileSummary, ingest_files, record_unreadable
 from legatura.flows.track import TrackSummary, track_task
-from legatura.warehouse.db import open_for_write, publish_snapshot, write_lock
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -65,22 +64,14 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, sources: list[SourceFile], sett
 
 
 def ingest_batch_into_warehouse(sources: list[SourceFile], config: str | None = None) -> list[FileSummary]:
-    """Open the warehouse (waiting for the write lock), ingest one batch of files, checkpoint, close.
+    """Ingest one batch of files into the warehouse `config` names: the connection the flow holds, or its own.
 
-    The batch task opens its own connection: a task's parameters are plain values a worker can be given
-    (file paths and channels, the config path), never a live DuckDB connection or a Settings object.
+    A task's parameters are plain values a worker can be given (the files with their channels, the config
+    path), never a live DuckDB connection or a Settings object.
     """
     settings = load_settings(config)
-    with open_for_write(settings.warehouse.path, "legatura ingest", settings.warehouse.lock_timeout_seconds,
-                        progress.notify) as con:
+    with session.connection(settings, "legatura ingest") as con:
         return ingest_batch(con, sources, settings)
-
-
-def publish_snapshot_of(settings: Settings) -> None:
-    """Publish the analysts' snapshot under the write lock (the batches have checkpointed)."""
-    with write_lock(settings.warehouse.path, "legatura publish", settings.warehouse.lock_timeout_seconds,
-                    progress.notify):
-        publish_snapshot(settings.warehouse.path, settings.warehouse.snapshot)
 
 
 # never served from a cache: the ledger, not Prefect, decides what is new
@@ -90,21 +81,21 @@ ingest_batch_task = task(ingest_batch_into_warehouse, name="ingest-files", cache
 @flow(name="ingest")
 def ingest_flow(paths: list[str], config: str | None = None, channel: str | None = None,
                 track: bool = True) -> IngestResult:
-    """Ingest every file under `paths` (a task per batch of files), update response times when anything new
-    arrived, publish the analysts' snapshot. Progress goes to the run's log and to `progress.listening`."""
+    """Take the write lock, ingest every file under `paths` (a task per batch of files), update response
+    times when anything new arrived, publish the analysts' snapshot. Progress goes to the run's log and to
+    the caller's `progress.listening`."""
     settings = load_settings(config)
     sources = discover([Path(p) for p in paths], settings, channel)
     progress.files_found(len(sources))
     summaries: list[FileSummary] = []
-    for batch in batches(sources):
-        done = ingest_batch_task(batch, config)
-        for summary in done:
-            progress.file_done(summary)
-        summaries.extend(done)
-    result = IngestResult(summaries)
-    if track and result.totals()["rows_ingested"]:
-        # new interactions can answer requests or respond to our messages: keep the views current
-        result.tracking = track_task(config)   # publishes the snapshot too
-    else:
-        publish_snapshot_of(settings)
+    with session.hold(settings, "legatura ingest"):   # the tasks below use this connection
+        for batch in batches(sources):
+            done = ingest_batch_task(batch, config)
+            for summary in done:
+                progress.file_done(summary)
+            summaries.extend(done)
+        result = IngestResult(summaries)
+        if track and result.totals()["rows_ingested"]:
+            # new interactions can answer requests or respond to our messages: keep the views current
+            result.tracking = track_task(config)
     return result

@@ -241,9 +241,6 @@ def release_lease(state_dir: Path) -> None:
         os.close(fd)
 
 
-keep_alive = hold_lease  # a watcher or receiver keeps the server from stopping while it lives
-
-
 def _stop_if_idle(home: Path, idle_minutes: float, child: subprocess.Popen) -> bool:
     """Stop the server when unused for `idle_minutes` and no process holds a lease; True when stopped."""
     fd = os.open(home / "in-use.lock", os.O_RDWR | os.O_CREAT, 0o644)

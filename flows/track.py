@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import duckdb
-from legatura.flows import progress
+from legatura.flows import session
 from legatura.flows.config import ConfigError, Settings, load_settings
 from legatura.transforms.tracking import (
     CalendarError,
@@ -16,7 +15,7 @@ from legatura.transforms.tracking import (
     describe_seconds,
     working_calendar,
 )
-from legatura.warehouse.db import open_for_write, put_settings
+from legatura.warehouse.db import put_settings
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -154,20 +153,15 @@ def compute_response_times(con: duckdb.DuckDBPyConnection, settings: Settings) -
     )
 
 
-def track_warehouse(settings: Settings, notify: Callable[[str], None] | None = None) -> TrackSummary:
-    """Take the write lock, bring response times up to date, publish the analysts' snapshot."""
-    with open_for_write(settings.warehouse.path, "legatura track",
-                        lock_timeout=settings.warehouse.lock_timeout_seconds, notify=notify,
-                        snapshot_path=settings.warehouse.snapshot) as con:
+def track_warehouse(config: str | None = None) -> TrackSummary:
+    """Response times of the warehouse `config` names: in the connection the flow holds, or its own (which
+    publishes the analysts' snapshot). A task's parameters are plain values."""
+    settings = load_settings(config)
+    with session.connection(settings, "legatura track") as con:
         return compute_response_times(con, settings)
 
 
-def track_with_config(config: str | None = None) -> TrackSummary:
-    """Response times of the warehouse `config` names (a task's parameters are plain values)."""
-    return track_warehouse(load_settings(config), progress.notify)
-
-
-track_task = task(track_with_config, name="compute-response-times", cache_policy=NO_CACHE)
+track_task = task(track_warehouse, name="compute-response-times", cache_policy=NO_CACHE)
 
 
 @flow(name="track")

@@ -93,7 +93,7 @@ def test_two_working_folders_share_one_server(tmp_path, monkeypatch):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_URL", "LEGATURA_"))}
         shown = subprocess.run([str(EXE), "server", "status"], cwd=tmp_path / "ngo-b", capture_output=True,
                                text=True, timeout=60, env=env)
-        assert shown.stdout.strip() == f"running: {url} (pid {pid})", shown
+        assert shown.stdout.strip() == f"running: {url} (pid {pid}; state in {state})", shown
         assert not (tmp_path / "ngo-a" / ".legatura").exists() and not (tmp_path / "ngo-b" / ".legatura").exists()
     finally:
         prefect_runtime.stop_server(state)
