@@ -49,11 +49,15 @@ def deployment_parameters(flow_name: str, settings: Settings, config: Path) -> d
 
 
 def schedule_of(flow_name: str, settings: Settings) -> dict:
-    """The [serve] schedule of a flow as deploy() arguments (ingest every few minutes, segments nightly)."""
+    """The [serve] schedule of a flow as deploy() arguments (ingest every few minutes, segments nightly),
+    in the organisation's time zone."""
+    from prefect.schedules import Cron, Interval
+
+    zone = settings.organisation.timezone
     if flow_name == "ingest":
-        return {"interval": timedelta(minutes=settings.serve.ingest_every_minutes)}
+        return {"schedules": [Interval(timedelta(minutes=settings.serve.ingest_every_minutes), timezone=zone)]}
     if flow_name == "segment":
-        return {"cron": settings.serve.segment_cron}
+        return {"schedules": [Cron(settings.serve.segment_cron, timezone=zone)]}
     return {}
 
 

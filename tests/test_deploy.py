@@ -37,6 +37,16 @@ def test_deployment_parameters_are_plain_values(tmp_path, settings):
     assert deployment_parameters("segment", settings, config) == {"config": str(config)}
 
 
+def test_schedules_follow_serve_in_the_organisations_time_zone(settings):
+    from legatura.flows.deploy import schedule_of
+
+    [nightly] = schedule_of("segment", settings)["schedules"]
+    assert (nightly.cron, nightly.timezone) == (settings.serve.segment_cron, "Europe/Bucharest")
+    [every] = schedule_of("ingest", settings)["schedules"]
+    assert every.interval.total_seconds() == settings.serve.ingest_every_minutes * 60
+    assert schedule_of("track", settings) == {}
+
+
 @pytest.mark.subprocess
 def test_deploy_needs_a_prefect_server_and_a_config_file(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
