@@ -255,10 +255,7 @@ def watch() -> None:
     """
     from legatura.flows.watch import watch_command
 
-    try:
-        watch_command(settings(), say)
-    except KeyboardInterrupt:
-        say("stopped")
+    raise SystemExit(watch_command(settings(), say))   # 0 after SIGTERM, 130 after Ctrl-C (SIGINT)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 from legatura.flows.config import Settings
+from legatura.flows.resolve import resolve_cut_rows
 from legatura.transforms import identity
 from legatura.transforms.canonical import KEYS, LIAISON, PARTY, conform
 from legatura.transforms.channels import PRESETS, QUARANTINE_SCHEMA, ParseResult, UnknownChannel, preset_module
@@ -169,6 +170,7 @@ def _load_batch(con, batch: list[tuple[int, _Unit]], settings: Settings) -> list
     try:
         _load_units(con, [unit for _, unit in batch], settings)
         _write_ledgers(con, [(unit.summary, len(unit.raw)) for _, unit in batch])
+        resolve_cut_rows(con, [(str(unit.path), unit.summary.channel, unit.raw) for _, unit in batch])
         con.execute("COMMIT")
         return [(index, unit.summary) for index, unit in batch]
     except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - nothing half-written, run goes on

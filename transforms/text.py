@@ -408,3 +408,27 @@ def quarantined(rejected: pl.DataFrame, columns: list[str], delimiter: str,
             rows.select("record_no", *columns, *kept), on="record_no", how="left", maintain_order="left")
     return rejected.select(line_or_key=pl.col("source_line"), reason=pl.col("reason"),
                            raw=record_texts(rejected, columns, delimiter))
+
+
+MIN_CUT_TEXT = 8   # a shorter cut-off row says too little to be matched to a complete one
+
+
+def completed_records(cut: list[str], text: str) -> dict[int, int]:
+    """For each cut-off record text, the 1-based line of `text` that completes it: the one line that starts
+    with it and goes on. Ambiguous or too short texts match nothing."""
+    found: dict[int, int] = {}
+    haystack = "\n" + text
+    for index, record in enumerate(cut):
+        record = record.removesuffix("\r")
+        if len(record) < MIN_CUT_TEXT:
+            continue
+        needle, lines, at = "\n" + record, [], haystack.find("\n" + record)
+        while at >= 0 and len(lines) < 2:
+            end = haystack.find("\n", at + 1)
+            line = haystack[at + 1:end if end >= 0 else None].removesuffix("\r")
+            if line != record:
+                lines.append(haystack.count("\n", 0, at) + 1)
+            at = haystack.find(needle, at + 1)
+        if len(lines) == 1:
+            found[index] = lines[0]
+    return found
