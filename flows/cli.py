@@ -349,7 +349,9 @@ def main() -> None:
         import click
 
         if isinstance(exc, _known_errors()):
-            typer.echo(f"Error: {exc}", err=True)
+            from legatura.transforms.text import shown_name
+
+            typer.echo(f"Error: {shown_name(exc)}", err=True)   # a file name cannot split or fake the line
             raise SystemExit(1) from None
         if isinstance(exc, click.ClickException):
             exc.show()

@@ -261,8 +261,8 @@ def _source(path: Path, settings: Settings, channel: str | None, root: Path | No
         return SourceFile(path, None, f"not an export ({path.suffix.lower()} file)", skipped=True, root=root,
                           member=member, size=size)
     try:
-        if head is None and member is None and not channel:
-            head = read_inside(path, root, HEAD_BYTES)
+        if head is None and member is None and not channel and landing_channel(path, settings) is None:
+            head = read_inside(path, root, HEAD_BYTES)   # checked like any read: never through a link out
         return SourceFile(path, channel or detect_channel(path, settings, head), root=root, member=member, size=size)
     except UnreadableSource as exc:
         return SourceFile(path, None, str(exc), root=root, unread=True, size=size)

@@ -255,6 +255,41 @@ def test_watcher_waits_for_the_final_newline_up_to_complete_wait(settings, forma
     assert watcher.due(start + settings.landing.stable_seconds + 0.1) == [complete]
 
 
+@pytest.mark.prefect
+def test_watch_takes_a_cut_export_after_the_wait_and_the_rest_resolves_it(settings, formats, prefect_api):
+    """Finding 3 end to end: a copy pauses mid-row for longer than stable_seconds, then resumes."""
+    from test_watch import wait_for, watch_in_thread
+
+    settings.landing.complete_wait_seconds = 1.5
+    complete, cut, _ = stripe_exports(formats)
+    landed = settings.landing.path / "stripe" / "unified_payments.csv"
+    landed.parent.mkdir(parents=True)
+    landed.write_bytes(cut)
+    written = time.monotonic()
+    batches, stop, thread = watch_in_thread(settings, prefect_api)
+    try:
+        wait_for(lambda: len(batches) >= 1)
+        assert time.monotonic() - written >= 1.5                 # not taken before complete_wait_seconds
+        [first] = batches[0].result.files
+        assert (first.rows_read, first.rows_ingested, first.rows_quarantined) == (12, 8, 4)
+        with landed.open("ab") as handle:                         # the writer resumes
+            handle.write(complete[len(cut):])
+        wait_for(lambda: len(batches) >= 2)
+    finally:
+        stop.set()
+        thread.join(30)
+    [second] = batches[1].result.files
+    assert (second.rows_ingested, second.rows_duplicate, second.rows_quarantined) == (1, 8, 3)
+    con = db.connect(settings.warehouse.path, read_only=True)
+    try:
+        assert con.execute("SELECT campaign FROM donations WHERE external_id = 'ch_3QKd81Lkd8Xq0Tz51mZp0aRt'"
+                           ).fetchall() == [("Campania de Crăciun 2026",)]
+        assert con.execute("SELECT resolved_by FROM quarantine WHERE reason LIKE '%cut short%'").fetchall() == [
+            (f"{landed} line 13",)]
+    finally:
+        con.close()
+
+
 # --- names with control characters --------------------------------------------------------------------------
 
 def test_names_with_newline_and_escape_cannot_split_or_colour_a_line(ingest, settings, formats):
@@ -328,7 +363,7 @@ def test_watch_stops_cleanly_on_a_signal(sig, status, tmp_path, formats, prefect
         wait_until(lambda: (tmp_path / "warehouse" / "analytics.duckdb").exists())
         wait_until(lambda: len(ledger(tmp_path)) == 1)
         # a second export lands; the signal comes while it may be in flight: committed or absent, never half
-        copy_sample(formats / "stripe" / STRIPE.split("/")[1], inbox, "second.csv")
+        copy_sample(formats / STRIPE, inbox, "second.csv")
         time.sleep(0.5)
         watcher.send_signal(sig)
         out, err = watcher.communicate(timeout=120)
