@@ -18,13 +18,15 @@ def resolve_cut_rows(con, files: list[tuple[str, str, bytes]]) -> int:
     """Mark resolved the open cut rows of these channels that `files` (path, channel, bytes), just loaded in
     the current transaction, hold complete; returns how many."""
     channels = sorted({channel for _, channel, _ in files})
+    # rows quarantined in this transaction (quarantined_at = now()) count too, but not against their own file
     open_rows = con.execute(
-        "SELECT rowid, channel, raw FROM quarantine WHERE resolved_at IS NULL AND raw IS NOT NULL"
-        " AND channel IN (SELECT unnest(?)) AND quarantined_at < now() AND (reason LIKE ? OR reason LIKE ?)",
+        "SELECT rowid, channel, raw, source_file, quarantined_at = now() FROM quarantine WHERE resolved_at IS NULL"
+        " AND raw IS NOT NULL AND channel IN (SELECT unnest(?)) AND (reason LIKE ? OR reason LIKE ?)",
         [channels, *CUT_REASONS]).fetchall()
     resolved: dict[int, str] = {}
     for path, channel, raw in files if open_rows else []:
-        cut = [(rowid, text) for rowid, of, text in open_rows if of == channel and rowid not in resolved]
+        cut = [(rowid, text) for rowid, of, text, source, fresh in open_rows
+               if of == channel and rowid not in resolved and not (fresh and source == path)]
         if not cut:
             continue
         found = completed_records([text for _, text in cut], decode_text(raw)[0])
