@@ -194,7 +194,9 @@ def record_unreadable(con, path: Path, channel: str, reason: str, raw: bytes | N
     summary = FileSummary(path=str(path), channel=channel, sha256=sha256_of(raw), status="failed",
                           rows_read=1, rows_quarantined=1, error=shown_name(f"{path}: {reason}"))
     if detail:
-        log.error("%s quarantined whole: %s\n%s", shown_name(path), shown_name(reason), detail)
+        # every line of the traceback indented and escaped: a name inside it cannot pass for a log line
+        log.error("%s quarantined whole: %s\n%s", shown_name(path), shown_name(reason),
+                  "\n".join(f"  | {shown_name(line)}" for line in detail.rstrip("\n").split("\n")))
     con.execute("BEGIN TRANSACTION")
     con.execute("INSERT INTO quarantine (source_file, line_or_key, reason, raw, channel) VALUES (?,?,?,?,?)",
                 [str(path), "file", reason, raw[:RAW_HEAD_BYTES].decode("utf-8", errors="replace") if raw else None,
