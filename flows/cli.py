@@ -270,10 +270,7 @@ def watch() -> None:
     """
     from legatura.flows.watch import watch_command
 
-    try:
-        watch_command(settings(), say, config_arg())
-    except KeyboardInterrupt:
-        say("stopped")
+    raise SystemExit(watch_command(settings(), say, config_arg()))   # 0 after SIGTERM, 130 after Ctrl-C (SIGINT)
 
 
 @app.command()
@@ -368,7 +365,9 @@ def main() -> None:
         import click
 
         if isinstance(exc, _known_errors()):
-            typer.echo(f"Error: {exc}", err=True)
+            from legatura.transforms.text import shown_name
+
+            typer.echo(f"Error: {shown_name(exc)}", err=True)   # a file name cannot split or fake the line
             raise SystemExit(1) from None
         if isinstance(exc, click.ClickException):
             exc.show()

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 from legatura.flows import progress, session
 from legatura.flows.config import Settings, load_settings
-from legatura.flows.discover import SourceFile, batches, discover
+from legatura.flows.discover import SourceFile, UnreadableSource, batches, discover, read_sources
 from legatura.flows.load import FileSummary, ingest_files, record_unreadable
 from legatura.flows.track import TrackSummary, track_task
 from prefect import flow, task
@@ -44,17 +44,21 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, sources: list[SourceFile], sett
                  on_file: Callable[[FileSummary], None] | None = None) -> list[FileSummary]:
     """Ingest a batch of files: each one parsed and accounted on its own, loaded together per channel."""
     summaries: list[FileSummary | None] = [None] * len(sources)
-    readable = []
-    for index, source in enumerate(sources):
+    readable, contents = [], read_sources(sources, settings)
+    for index, (source, raw) in enumerate(zip(sources, contents)):
         if source.skipped:
             summaries[index] = FileSummary(path=str(source.path), channel="-", status="skipped",
                                            error=source.problem)
-        elif source.channel is None:
-            summaries[index] = record_unreadable(con, source.path, "unknown", source.problem or "unknown channel",
-                                                 source.raw)
+            continue
+        problem = source.problem or (str(raw) if isinstance(raw, UnreadableSource) else None)
+        if problem or source.channel is None:
+            # quarantined whole: with the first bytes of the file itself, none of a link's target
+            summaries[index] = record_unreadable(con, source.path, source.channel or "unknown",
+                                                 problem or "unknown channel",
+                                                 b"" if isinstance(raw, UnreadableSource) else raw)
         else:
             readable.append(index)
-    loaded = ingest_files(con, [(sources[i].path, sources[i].channel, sources[i].raw) for i in readable], settings)
+    loaded = ingest_files(con, [(sources[i].path, sources[i].channel, contents[i]) for i in readable], settings)
     for index, summary in zip(readable, loaded):
         summaries[index] = summary
     if on_file:

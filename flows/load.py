@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,10 +10,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 from legatura.flows.config import Settings
+from legatura.flows.resolve import resolve_cut_rows
 from legatura.transforms import identity
 from legatura.transforms.canonical import KEYS, LIAISON, PARTY, conform
 from legatura.transforms.channels import PRESETS, QUARANTINE_SCHEMA, ParseResult, UnknownChannel, preset_module
-from legatura.transforms.text import row_hash
+from legatura.transforms.text import row_hash, shown_name
 from legatura.transforms.validate import validate_frames
 from legatura.warehouse.db import fetch_one, query_frame
 
@@ -29,6 +31,8 @@ CONTACT_COLUMNS = [
     ("segment_history", "contact_id"), ("contact_identities", "contact_id"), ("contacts", "organisation_id"),
     ("contact_records", "contact_id"),
 ]
+log = logging.getLogger("legatura.ingest")
+RAW_HEAD_BYTES = 2000   # of a file quarantined whole, quarantine.raw keeps this much of the file itself
 
 
 @dataclass
@@ -48,14 +52,15 @@ class FileSummary:
     error: str | None = None
 
     def line(self) -> str:
-        """One line for a person watching the run."""
+        """One line for a person watching the run (control characters in names escaped)."""
+        path, error = shown_name(self.path), shown_name(self.error or "")
         if self.status == "failed":
-            return f"{self.path}: FAILED, quarantined whole: {self.error}"
+            return f"{path}: FAILED, quarantined whole: {error}"
         if self.status == "unchanged":
-            return f"{self.path}: already ingested, unchanged"
+            return f"{path}: already ingested, unchanged"
         if self.status == "skipped":
-            return f"{self.path}: skipped, {self.error}"
-        return (f"{self.path} [{self.channel}]: read {self.rows_read}, loaded {self.rows_ingested}, "
+            return f"{path}: skipped, {error}"
+        return (f"{path} [{shown_name(self.channel)}]: read {self.rows_read}, loaded {self.rows_ingested}, "
                 f"duplicate {self.rows_duplicate}, quarantined {self.rows_quarantined}")
 
 
@@ -165,6 +170,7 @@ def _load_batch(con, batch: list[tuple[int, _Unit]], settings: Settings) -> list
     try:
         _load_units(con, [unit for _, unit in batch], settings)
         _write_ledgers(con, [(unit.summary, len(unit.raw)) for _, unit in batch])
+        resolve_cut_rows(con, [(str(unit.path), unit.summary.channel, unit.raw) for _, unit in batch])
         con.execute("COMMIT")
         return [(index, unit.summary) for index, unit in batch]
     except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - nothing half-written, run goes on
@@ -179,13 +185,22 @@ def _load_batch(con, batch: list[tuple[int, _Unit]], settings: Settings) -> list
 
 def record_unreadable(con, path: Path, channel: str, reason: str, raw: bytes | None = None,
                       detail: str | None = None) -> FileSummary:
-    """Quarantine a whole file (one record) and put it in the ledger as failed; a later retry is allowed."""
+    """Quarantine a whole file (one record) and put it in the ledger as failed; a later retry is allowed.
+
+    quarantine.raw keeps at most the first RAW_HEAD_BYTES of the file itself (none for a file not read,
+    such as a link out of the landing folder); a traceback (`detail`) goes to the log, never to the table.
+    """
     raw = path.read_bytes() if raw is None else raw
     summary = FileSummary(path=str(path), channel=channel, sha256=sha256_of(raw), status="failed",
-                          rows_read=1, rows_quarantined=1, error=f"{path}: {reason}")
+                          rows_read=1, rows_quarantined=1, error=shown_name(f"{path}: {reason}"))
+    if detail:
+        # every line of the traceback indented and escaped: a name inside it cannot pass for a log line
+        log.error("%s quarantined whole: %s\n%s", shown_name(path), shown_name(reason),
+                  "\n".join(f"  | {shown_name(line)}" for line in detail.rstrip("\n").split("\n")))
     con.execute("BEGIN TRANSACTION")
     con.execute("INSERT INTO quarantine (source_file, line_or_key, reason, raw, channel) VALUES (?,?,?,?,?)",
-                [str(path), "file", reason, detail or raw[:2000].decode("utf-8", errors="replace"), channel])
+                [str(path), "file", reason, raw[:RAW_HEAD_BYTES].decode("utf-8", errors="replace") if raw else None,
+                 channel])
     _write_ledgers(con, [(summary, len(raw))])
     con.execute("COMMIT")
     return summary

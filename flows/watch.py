@@ -6,12 +6,22 @@ complete when its size and mtime have not changed for `landing.stable_seconds`; 
 (discover.SKIPPED_NAMES: *.part, *.tmp, dot-files ...) and Maildir tmp/ are ignored. A JSON Lines file that
 keeps growing (the receiver's day file under steady load) is taken anyway after `max_wait_seconds` when it
 ends with a whole line: its lines are records, so a later, longer version only adds the new ones.
+A CSV or JSON Lines file (COMPLETE_SUFFIXES) is complete only once its last byte is a newline: one that
+has stopped changing without it (an export cut, or paused mid-row) is waited for up to
+`landing.complete_wait_seconds`, then ingested as it is, its cut row quarantined; should the rest arrive
+later, the complete row loads and the quarantine row is marked resolved (flows/resolve.py).
 What is ready is ingested in one batch by the ingest flow; a file whose path and content the ledger
 already has (checked in the analysts' snapshot) is not sent again. A failing batch is logged and its
 files retried one by one, then at each rescan up to MAX_ATTEMPTS times; the watcher keeps running.
+Links are handed to ingest as links (never resolved here): one leading out of the landing folder is
+quarantined there without a byte of its target read. `legatura watch` stops on SIGINT or SIGTERM once the
+batch in flight is committed (a second signal stops at once: that batch is then rolled back whole).
 """
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -19,14 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from legatura.flows.config import Settings
-from legatura.flows.discover import is_skipped
+from legatura.flows.discover import UnreadableSource, boundary, is_skipped, read_inside
 from legatura.flows.load import sha256_of
 from legatura.transforms.channels import PRESETS, is_channel
+from legatura.transforms.text import shown_name
 
 DEFAULT_MAX_WAIT_SECONDS = 30.0
 DEFAULT_RESCAN_SECONDS = 60.0
 MAX_ATTEMPTS = 3
 GROWING_SUFFIXES = (".jsonl", ".ndjson")
+# text exports whose records are lines: complete only when the last byte is a newline
+COMPLETE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
 
 Signature = tuple[int, int]  # (size in bytes, mtime in ns)
 
@@ -93,6 +106,11 @@ class StabilityTracker:
         for path in paths:
             self._handed.pop(path, None)
 
+    def unchanged_for(self, path: Path, now: float) -> float:
+        """Seconds a pending file has kept its current size and mtime (0 when not pending)."""
+        seen = self._pending.get(path)
+        return now - seen.stable_since if seen else 0.0
+
     def next_due(self, now: float) -> float | None:
         """Seconds until the earliest pending file can be ready (None when nothing is pending)."""
         if not self._pending:
@@ -101,7 +119,11 @@ class StabilityTracker:
 
 
 def signature_of(path: Path) -> Signature | None:
+    """(size, mtime) of a file; of a link itself, not of what it leads to (it may lead out of landing/)."""
     try:
+        stat = path.lstat()
+        if path.is_symlink():
+            return (stat.st_size, stat.st_mtime_ns)
         stat = path.stat()
     except OSError:
         return None
@@ -130,6 +152,11 @@ def ends_with_whole_line(path: Path) -> bool:
         return False
 
 
+def needs_final_newline(path: Path) -> bool:
+    """A CSV or JSON Lines file (not a link: ingest quarantines those unread) is complete only at a line end."""
+    return path.suffix.lower() in COMPLETE_SUFFIXES and not path.is_symlink()
+
+
 def already_in_ledger(paths: list[Path], settings: Settings) -> set[Path]:
     """The paths whose exact content the ledger holds under the same path (per the analysts' snapshot).
 
@@ -156,10 +183,12 @@ def already_in_ledger(paths: list[Path], settings: Settings) -> set[Path]:
         known.setdefault(path, set()).add(sha)
     found = set()
     for path in paths:
+        if str(path) not in known or path.is_symlink():
+            continue
         try:
-            if str(path) in known and sha256_of(path.read_bytes()) in known[str(path)]:
+            if sha256_of(read_inside(path, boundary(path, settings))) in known[str(path)]:
                 found.add(path)
-        except OSError:
+        except (OSError, UnreadableSource):
             continue
     return found
 
@@ -201,13 +230,22 @@ class LandingWatcher:
         self.attempts: dict[Path, int] = {}
         self.unknown_channels: set[str] = set()
         self.summary = WatchSummary()
+        self.complete_wait_seconds = settings.landing.complete_wait_seconds
+        self.told_incomplete: dict[Path, Signature | None] = {}
 
     def _as_landed(self, raw: str | Path) -> Path | None:
         """The path as `legatura run` names it (landing.path/<channel>/...), or None when ignored."""
         path = Path(raw)
-        try:
-            relative = path.resolve().relative_to(self.root) if path.is_absolute() else path.relative_to(self.landing)
-        except (ValueError, OSError):
+        # lexically: a link is handed over as the link (ingest decides), never as what it leads to
+        absolute = Path(os.path.abspath(path))
+        relative = None
+        for base in (Path(os.path.abspath(self.landing)), self.root):
+            try:
+                relative = absolute.relative_to(base)
+                break
+            except ValueError:
+                continue
+        if relative is None:
             return None
         landed = self.landing / relative
         channel = landed_channel(landed, self.landing)
@@ -216,15 +254,17 @@ class LandingWatcher:
         if not is_channel(channel, self.settings.mappings):
             if channel not in self.unknown_channels:
                 self.unknown_channels.add(channel)
-                self.say(f"watch: {self.landing / channel}/ names no preset or [mappings.{channel}] section; its "
-                         f"files are not ingested (presets: {', '.join(PRESETS)})")
+                self.say(f"watch: {shown_name(self.landing / channel)}/ names no preset or "
+                         f"[mappings.{shown_name(channel)}] section; its files are not ingested "
+                         f"(presets: {', '.join(PRESETS)})")
             return None
         return landed
 
     def observe(self, raw_paths: Iterable[str | Path], now: float) -> None:
         for raw in raw_paths:
-            if Path(raw).is_dir():  # a folder moved in brings files that raised no event of their own
-                self.observe((p for p in Path(raw).rglob("*") if p.is_file()), now)
+            if Path(raw).is_dir() and not Path(raw).is_symlink():
+                # a folder moved in brings files that raised no event of their own
+                self.observe((p for p in Path(raw).rglob("*") if p.is_file() or p.is_symlink()), now)
                 continue
             path = self._as_landed(raw)
             if path is not None:
@@ -233,16 +273,33 @@ class LandingWatcher:
     def sweep(self, now: float) -> None:
         """Observe every file under landing/ (at start, and now and then for missed events)."""
         if self.landing.exists():
-            self.observe((p for p in self.landing.rglob("*") if p.is_file()), now)
+            self.observe((p for p in self.landing.rglob("*") if p.is_file() or p.is_symlink()), now)
 
     def due(self, now: float) -> list[Path]:
         """Re-observe the pending files, then return the complete ones."""
         for path in self.tracker.pending():
             self.tracker.observe(path, signature_of(path), now)
-        ready = self.tracker.ready(now)
+        ready = [p for p in self.tracker.ready(now) if self._complete(p, now)]
         ready += [p for p in self.tracker.overdue(now)
                   if p.suffix.lower() in GROWING_SUFFIXES and ends_with_whole_line(p)]
         return sorted(set(ready))
+
+    def _complete(self, path: Path, now: float) -> bool:
+        """Stable and ending in a newline; or stable without it for complete_wait_seconds (its cut row is
+        then quarantined by the preset)."""
+        if not needs_final_newline(path) or ends_with_whole_line(path):
+            return True
+        waited = self.tracker.unchanged_for(path, now)
+        signature = signature_of(path)
+        if waited >= self.complete_wait_seconds:
+            self.say(f"watch: {shown_name(path)} still ends mid-line after {self.complete_wait_seconds:g} s; "
+                     "ingesting it as it is (its last row is quarantined if cut)")
+            return True
+        if self.told_incomplete.get(path) != signature:
+            self.told_incomplete[path] = signature
+            self.say(f"watch: {shown_name(path)} does not end with a newline yet (still being written?); waiting "
+                     f"up to {self.complete_wait_seconds:g} s for the rest")
+        return False
 
     def run_batch(self, paths: list[Path]) -> None:
         """Ingest `paths` in one flow run; on failure, retry each file alone so one bad file blocks no other."""
@@ -276,9 +333,10 @@ class LandingWatcher:
                 if self.attempts[path] < MAX_ATTEMPTS:
                     self.tracker.retry([path])
                 elif len(paths) == 1:
-                    self.say(f"watch: giving up on {path} after {MAX_ATTEMPTS} failed attempts; "
+                    self.say(f"watch: giving up on {shown_name(path)} after {MAX_ATTEMPTS} failed attempts; "
                              "it is tried again when it changes (fix it, or touch it)")
-            self.say(f"watch: ingest of {len(paths)} file(s) failed ({batch.error}); the watcher keeps running")
+            self.say(f"watch: ingest of {len(paths)} file(s) failed ({shown_name(batch.error)}); "
+                     "the watcher keeps running")
         else:
             for path in paths:
                 self.attempts.pop(path, None)
@@ -330,15 +388,49 @@ def watch(settings: Settings, stop_event: threading.Event | None = None,
     return watcher.summary
 
 
-def watch_command(settings: Settings, say: Callable[[str], None], config: str | None = None) -> WatchSummary:
-    """`legatura watch`: ingest what lands in landing/<channel>/ until Ctrl-C."""
+def watch_command(settings: Settings, say: Callable[[str], None], config: str | None = None) -> int:
+    """`legatura watch`: ingest what lands in landing/<channel>/ until SIGINT or SIGTERM; returns the exit status.
+
+    The watcher runs in a thread of its own, so a signal only sets its stop event in the main thread: the
+    batch in flight commits, then the watcher ends (no exception is ever raised inside a DuckDB write or a
+    Prefect run). A second signal ends the process at once: DuckDB keeps only committed transactions, so
+    that batch is rolled back whole and its files are ingested at the next start.
+    """
     from legatura.flows import prefect_runtime
 
     prefect_runtime.configure(settings.prefect.mode, settings.prefect.state_dir,
                               settings.prefect.startup_timeout_seconds, say,
                               settings.prefect.idle_minutes)
-    say(f"watching {settings.landing.path}/<channel>/: a file is ingested once unchanged for "
-        f"{settings.landing.stable_seconds:g} s; Ctrl-C stops")
-    summary = watch(settings, say=say, config=config)
-    say(summary.line())
-    return summary
+    say(f"watching {shown_name(settings.landing.path)}/<channel>/: a file is ingested once unchanged for "
+        f"{settings.landing.stable_seconds:g} s (a CSV or JSON Lines file once it ends with a newline); "
+        "Ctrl-C stops")
+    stop, received, outcome = threading.Event(), [], {}
+
+    def on_signal(signum: int, frame) -> None:
+        if received:
+            say(f"watch: {signal.Signals(signum).name} again: stopping at once; the batch in flight is rolled back")
+            sys.stderr.flush()
+            os._exit(130)
+        received.append(signum)
+        stop.set()
+
+    def run() -> None:
+        try:
+            outcome["summary"] = watch(settings, stop_event=stop, say=say, config=config)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            outcome["error"] = exc
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker = threading.Thread(target=run, name="legatura-watch", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if "error" in outcome:
+        raise outcome["error"]
+    how = signal.Signals(received[0]).name if received else "itself"
+    say(f"watch stopped by {how}: {outcome['summary'].line()}")
+    return 130 if received and received[0] == signal.SIGINT else 0

@@ -176,7 +176,7 @@ def test_mapping_row_with_extra_fields_is_quarantined(ingest, warehouse, tmp_pat
     [summary] = ingest(export, channel="banca")
     assert (summary.rows_read, summary.rows_ingested, summary.rows_quarantined) == (2, 1, 1)
     assert warehouse.execute("SELECT reason, raw FROM quarantine").fetchone() == (
-        "the row has 10 fields where the header has 9", "OP-9;03.10.2026;Ion;ion@x.ro;;1.000;RON;;nu")
+        "the row has 10 fields where the header has 9", "OP-9;03.10.2026;Ion;ion@x.ro;;1.000;RON;;nu;în plus")
     assert float(warehouse.execute("SELECT amount FROM donations").fetchone()[0]) == 5.5
 
 

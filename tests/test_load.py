@@ -147,11 +147,12 @@ def test_a_zip_is_read_as_the_exports_inside_it(ingest, warehouse, formats, tmp_
             zipped.write(csv_file, csv_file.name)
         zipped.writestr("__MACOSX/._subscribed.csv", b"\x00junk")
         zipped.writestr("notes.pdf", b"%PDF-1.4")
-    summaries = {s.path.rsplit("/", 1)[-1]: s for s in ingest(archive)}
+    summaries = {s.path.rsplit("!", 1)[-1]: s for s in ingest(archive)}
     assert summaries["notes.pdf"].status == "skipped"
+    assert summaries["__MACOSX/._subscribed.csv"].status == "skipped"
     loaded = [s for s in summaries.values() if s.status == "loaded"]
     assert len(loaded) == 3 and {s.channel for s in loaded} == {"mailchimp"}
-    assert all(s.path.startswith(str(archive) + "/") for s in loaded)
+    assert all(s.path.startswith(str(archive) + "!") for s in loaded)   # the ledger path keeps its archive
     assert warehouse.execute("SELECT count(*) FROM contacts").fetchone()[0] == 9
     # the same zip again: every member unchanged
     assert {s.status for s in ingest(archive) if s.status != "skipped"} == {"unchanged"}

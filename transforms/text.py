@@ -20,7 +20,28 @@ _CP1250_ONLY = re.compile(rb"[\x80-\x9f]")
 EMAIL_RE = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
 
 
-RAGGED = "__ragged__"  # column added by the CSV readers when a row has extra non-empty fields
+RAGGED = "__ragged__"  # column added by the CSV readers when a row has extra non-empty fields or too few
+_RECORD_TEXT = "__record_text__"  # a malformed row's text exactly as in the file (read_export: record_text)
+CUT_SHORT = "(cut short)"   # ends the reason of a row with fewer fields than the header: see flows/resolve.py
+# control characters (C0, DEL, C1), line and paragraph separators and bidi controls: a name shown on a
+# terminal or in a log line must not start a new line, move the cursor or reverse the text
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match) -> str:
+    char = match.group()
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte of a file name (os.fsdecode's surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown_name(value: object) -> str:
+    """A file name (or any text) safe to show on one line: control characters escaped as \\n, \\x1b, \\u202e."""
+    return _CONTROL.sub(_escaped, str(value))
 
 
 class UnreadableFile(Exception):
@@ -124,7 +145,12 @@ def read_csv_bytes(raw: bytes, source: str) -> CsvTable:
 
 
 def _read_csv_fast(data: bytes, delimiter: str) -> tuple[pl.DataFrame, list[int]] | None:
-    """Polars' reader, when every record is one line (so line numbers are known); else None."""
+    """Polars' reader, when every record is one line (so line numbers are known); else None.
+
+    Polars pads a row with fewer fields than the header with nulls; such a row is found by counting
+    delimiters (see `_short_last_row`): when only the last row is short it is marked here, when others are
+    the record-by-record reader, which counts every row's fields, reads the file instead.
+    """
     try:
         frame = pl.read_csv(data, separator=delimiter, infer_schema=False, quote_char='"',
                             truncate_ragged_lines=False, raise_if_empty=True)
@@ -133,10 +159,56 @@ def _read_csv_fast(data: bytes, delimiter: str) -> tuple[pl.DataFrame, list[int]
     newlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     if newlines != frame.height + 1:
         return None  # line breaks inside fields, or blank lines: the record-by-record reader numbers them
+    short = _short_last_row(data, frame, delimiter)
+    if short is False:
+        return None
     # Polars already reads an empty field as null
     frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
+    if short is not None:
+        fields, text = short
+        last = frame.height - 1
+        frame = frame.with_columns(
+            pl.when(pl.int_range(pl.len()) == last).then(pl.lit(f"{fields} fields where the header has "
+                                                                f"{frame.width} {CUT_SHORT}")).alias(RAGGED),
+            pl.when(pl.int_range(pl.len()) == last).then(pl.lit(text)).alias(_RECORD_TEXT))
     # one chunk: Polars 2.1 can panic formatting strings over a filtered multi-chunk frame
     return frame.rechunk(), list(range(2, frame.height + 2))
+
+
+def _named_width(header: list[str]) -> int:
+    """How many fields a complete row has: trailing header cells without a name may be left out."""
+    named = len(header)
+    while named and not header[named - 1].strip():
+        named -= 1
+    return named
+
+
+def _short_last_row(data: bytes, frame: pl.DataFrame, delimiter: str) -> tuple[int, str] | bool | None:
+    """None when every row has all its fields; (fields, text) when only the last row is cut short; False
+    when other rows are short too.
+
+    A short row is padded, so its last column is null: with no null there, nothing is short. Otherwise the
+    delimiters outside quotes are counted (all of them, less those inside the values) and compared with
+    what complete rows have; the cost is two passes over the bytes, only for such files.
+    """
+    if frame.height == 0 or frame.get_column(frame.columns[-1]).null_count() == 0:
+        return None
+    outside = data.count(delimiter.encode())
+    if b'"' in data:
+        inside = frame.select(pl.all().str.count_matches(delimiter, literal=True).sum()).sum_horizontal().item()
+        outside -= inside + sum(name.count(delimiter) for name in frame.columns)
+    deficit = (frame.width - 1) * (frame.height + 1) - outside
+    if deficit <= 0:
+        return None
+    body = data[:-1] if data.endswith(b"\n") else data
+    text = body[body.rfind(b"\n") + 1:].decode("utf-8", errors="replace").removesuffix("\r")
+    header_end = data.find(b"\n")
+    header = next(csv.reader([data[:header_end].decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")],
+                             delimiter=delimiter, quotechar='"'))
+    fields = len(next(csv.reader([text], delimiter=delimiter, quotechar='"'), []))
+    if frame.width - fields != deficit:
+        return False
+    return (fields, text) if fields < _named_width(header) else None
 
 
 def _read_csv_slow(text: str, delimiter: str, source: str) -> tuple[pl.DataFrame, list[int]]:
@@ -147,20 +219,31 @@ def _read_csv_slow(text: str, delimiter: str, source: str) -> tuple[pl.DataFrame
     except StopIteration:
         raise UnreadableFile(f"{source}: the file is empty") from None
     header = [h.lstrip("\ufeff").strip() for h in header]
-    rows, lines, ragged = [], [], []
+    named = _named_width(header)
+    rows, lines, ragged, spans = [], [], [], []
     start = reader.line_num + 1
     for row in reader:
         if row:  # blank lines are not records
             extra = [v for v in row[len(header):] if v.strip()]
-            ragged.append(f"{len(row)} fields where the header has {len(header)}" if extra else None)
+            if extra:
+                ragged.append(f"{len(row)} fields where the header has {len(header)}")
+            elif len(row) < named:  # fewer delimiters than the header: the row was cut
+                ragged.append(f"{len(row)} fields where the header has {len(header)} {CUT_SHORT}")
+            else:
+                ragged.append(None)
+            spans.append((start, reader.line_num))
             rows.append((row + [""] * len(header))[: len(header)])
             lines.append(start)
         start = reader.line_num + 1
     columns = {name: [r[i] for r in rows] for i, name in enumerate(header)}
     frame = _empty_as_null(pl.DataFrame(columns, schema={h: pl.String for h in header}))
     if any(ragged):
-        # a row with more (non-empty) fields than the header: presets quarantine it (RAGGED column)
-        frame = frame.with_columns(pl.Series(RAGGED, ragged, dtype=pl.String))
+        # a row with more (non-empty) fields than the header, or fewer: presets quarantine it (RAGGED column)
+        physical = text.split("\n")
+        texts = ["\n".join(physical[first - 1:last]) if reason else None
+                 for reason, (first, last) in zip(ragged, spans)]
+        frame = frame.with_columns(pl.Series(RAGGED, ragged, dtype=pl.String),
+                                   pl.Series(_RECORD_TEXT, texts, dtype=pl.String))
     return frame, lines
 
 
@@ -285,31 +368,67 @@ def raw_lines(frame: pl.DataFrame, delimiter: str = ",") -> pl.Series:
 
 
 def read_export(raw: bytes, source: str) -> tuple[pl.DataFrame, list[str], str]:
-    """A CSV export as a frame of its string columns plus record_no, source_line and `ragged` (the reason
-    a row has more fields than the header, else null); also the data columns and the delimiter.
+    """A CSV export as a frame of its string columns plus record_no, source_line, `ragged` (the reason a row
+    has more fields than the header, or fewer: cut short, else null) and `record_text` (such a row's text as
+    in the file, else null); also the data columns and the delimiter.
 
-    Shared by the CSV presets: each puts `ragged` first among its reasons to quarantine a record.
+    Shared by the CSV presets: each puts `ragged` first among its reasons to quarantine a record. A row with
+    every delimiter and empty values (trailing commas) is complete; a row with fewer delimiters is cut.
     """
     table = read_csv_bytes(raw, source)
     rows = table.frame
-    columns = [c for c in rows.columns if c != RAGGED]
+    columns = [c for c in rows.columns if c not in (RAGGED, _RECORD_TEXT)]
     frame = rows.with_row_index("record_no").with_columns(
         record_no=pl.col("record_no").cast(pl.Int64),
         source_line=pl.Series(table.lines, dtype=pl.Int64).cast(pl.String),
         ragged=(pl.format("the row has {}", pl.col(RAGGED)) if RAGGED in rows.columns
                 else pl.lit(None, pl.String)),
+        record_text=pl.col(_RECORD_TEXT) if _RECORD_TEXT in rows.columns else pl.lit(None, pl.String),
     )
-    return frame.drop(RAGGED, strict=False), columns, table.delimiter
+    return frame.drop(RAGGED, _RECORD_TEXT, strict=False), columns, table.delimiter
+
+
+def record_texts(frame: pl.DataFrame, columns: list[str], delimiter: str) -> pl.Series:
+    """Each record's text for quarantine.raw: as in the file for a malformed row, else its fields re-joined."""
+    joined = raw_lines(frame.select(columns), delimiter)
+    if "record_text" not in frame.columns:
+        return joined
+    return frame.get_column("record_text").fill_null(joined).alias(joined.name)
 
 
 def quarantined(rejected: pl.DataFrame, columns: list[str], delimiter: str,
                 rows: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Quarantine rows (line_or_key, reason, raw) of rejected records, raw re-joined as in the file.
+    """Quarantine rows (line_or_key, reason, raw) of rejected records, raw as in the file.
 
     `rejected` has source_line and reason, and either the file's columns or record_no to find them in `rows`.
     """
     if rows is not None:
+        kept = [c for c in ("record_text",) if c in rows.columns]
         rejected = rejected.select("record_no", "source_line", "reason").join(
-            rows.select("record_no", *columns), on="record_no", how="left", maintain_order="left")
+            rows.select("record_no", *columns, *kept), on="record_no", how="left", maintain_order="left")
     return rejected.select(line_or_key=pl.col("source_line"), reason=pl.col("reason"),
-                           raw=raw_lines(rejected.select(columns), delimiter))
+                           raw=record_texts(rejected, columns, delimiter))
+
+
+MIN_CUT_TEXT = 8   # a shorter cut-off row says too little to be matched to a complete one
+
+
+def completed_records(cut: list[str], text: str) -> dict[int, int]:
+    """For each cut-off record text, the 1-based line of `text` that completes it: the one line that starts
+    with it and goes on. Ambiguous or too short texts match nothing."""
+    found: dict[int, int] = {}
+    haystack = "\n" + text
+    for index, record in enumerate(cut):
+        record = record.removesuffix("\r")
+        if len(record) < MIN_CUT_TEXT:
+            continue
+        needle, lines, at = "\n" + record, [], haystack.find("\n" + record)
+        while at >= 0 and len(lines) < 2:
+            end = haystack.find("\n", at + 1)
+            line = haystack[at + 1:end if end >= 0 else None].removesuffix("\r")
+            if line != record:
+                lines.append(haystack.count("\n", 0, at) + 1)
+            at = haystack.find(needle, at + 1)
+        if len(lines) == 1:
+            found[index] = lines[0]
+    return found

@@ -19,8 +19,8 @@ from legatura.transforms.text import (
     decode_text,
     normalise_email,
     normalise_phones,
-    raw_lines,
     read_export,
+    record_texts,
     sniff_delimiter,
     valid_email,
 )
@@ -139,7 +139,7 @@ def _csv_frame(raw: bytes, source: str) -> pl.DataFrame:
 
     return rows.select(
         "record_no", "source_line", "ragged",
-        raw=raw_lines(rows.select(columns), delimiter),
+        raw=record_texts(rows, columns, delimiter),
         **{f: cell(f) for f in TEXT_FIELDS},
         **{f: two_sided(f) for f in TWO_SIDED},
     )
