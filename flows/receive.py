@@ -15,9 +15,9 @@ repeat it remembers without writing it again. The HTTP side (routes, signatures,
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,22 +43,20 @@ class RejectedRequest(Exception):
 
 
 class LandingAppender:
-    """Durable, de-duplicated appends of one JSON object per line to landing files, a lock per file."""
+    """Durable, de-duplicated appends of one JSON object per line to landing files, from one event loop.
+
+    Lines are written on the loop (one O_APPEND write each, whole); the fsync runs in a worker thread and
+    covers every line written before it began, so concurrent requests share one disk flush (group commit).
+    """
 
     def __init__(self, landing: Path) -> None:
         self.landing = landing
-        self._guard = threading.Lock()
-        self._locks: dict[Path, threading.Lock] = {}
         self._ids: dict[Path, set[str]] = {}      # insertion-ordered: the oldest file is forgotten first
-
-    def _lock_for(self, path: Path) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(path, threading.Lock())
+        self._flushes: dict[Path, _GroupFlush] = {}
 
     def _known_ids(self, path: Path, key: str) -> set[str]:
         """Ids already in the file (read once per file and process, so a restart still spots repeats)."""
-        with self._guard:
-            ids = self._ids.get(path)
+        ids = self._ids.get(path)
         if ids is not None:
             return ids
         ids = set()
@@ -70,25 +68,77 @@ class LandingAppender:
                     continue  # a broken line is the preset's business
                 if isinstance(value, str):
                     ids.add(value)
-        with self._guard:
-            self._ids[path] = ids
-            while len(self._ids) > REMEMBERED_FILES:
-                self._ids.pop(next(iter(self._ids)))
+        self._ids[path] = ids
+        while len(self._ids) > REMEMBERED_FILES:
+            forgotten = next(iter(self._ids))
+            self._ids.pop(forgotten)
+            if forgotten in self._flushes and self._flushes[forgotten].idle:
+                self._flushes.pop(forgotten)
         return ids
 
-    def append(self, path: Path, key: str, record: dict) -> bool:
+    async def append(self, path: Path, key: str, record: dict) -> bool:
         """Append `record` unless its `key` value is already in the file; True when written. Durable on return."""
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         record_id = record[key]
-        with self._lock_for(path):  # callers of one file queue here; _known_ids reads it once under this lock
-            known = self._known_ids(path, key)
-            written = record_id not in known
-            if written:
-                _append_line(path, line)
-                known.add(record_id)
-        # outside the lock, so concurrent requests share the disk flushes; fsync covers every earlier write
-        _fsync_file(path)
+        known = self._known_ids(path, key)
+        flush = self._flushes.get(path) or self._flushes.setdefault(path, _GroupFlush(path))
+        written = record_id not in known
+        if written:
+            _append_line(path, line)
+            known.add(record_id)
+            flush.written += 1
+        await flush.wait_durable(flush.written)  # a duplicate waits too: its first copy may not be on disk yet
         return written
+
+
+class _GroupFlush:
+    """Group commit for one file: one fsync covers every line written before it began, for all who wait."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = 0           # lines written so far
+        self.durable = 0           # lines known to be on disk
+        self._running: asyncio.Future | None = None
+        self._waiters: list[tuple[int, asyncio.Future]] = []
+
+    @property
+    def idle(self) -> bool:
+        return self._running is None and not self._waiters
+
+    async def wait_durable(self, wanted: int) -> None:
+        """Return once the first `wanted` lines are fsync'd; an fsync that failed raises its OSError."""
+        if self.durable >= wanted:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiters.append((wanted, waiter))
+        if self._running is None:
+            self._start(loop)
+        await waiter
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        covers = self.written
+        self._running = loop.run_in_executor(None, _fsync_file, self.path)
+        self._running.add_done_callback(lambda done: self._finished(loop, done, covers))
+
+    def _finished(self, loop: asyncio.AbstractEventLoop, done: asyncio.Future, covers: int) -> None:
+        self._running = None
+        error = done.exception()
+        if error is None:
+            self.durable = max(self.durable, covers)
+        waiting = []
+        for wanted, waiter in self._waiters:
+            if waiter.done():
+                continue
+            if wanted <= self.durable:
+                waiter.set_result(None)
+            elif error is not None and wanted <= covers:
+                waiter.set_exception(error)
+            else:
+                waiting.append((wanted, waiter))
+        self._waiters = waiting
+        if waiting:  # lines written while this fsync ran: the next one covers them all
+            self._start(loop)
 
 
 def _append_line(path: Path, line: bytes) -> None:

@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio.to_thread
 from legatura.flows.config import Settings
 from legatura.flows.receive import InsecureReceiver, LandingAppender, ReceiverError, RejectedRequest, received_now
 from legatura.transforms.channels.events import CHANNEL_NAME, event_problem
@@ -161,7 +160,7 @@ class Receiver:
 
     async def _store(self, path: Path, key: str, record: dict) -> bool:
         try:
-            return await anyio.to_thread.run_sync(self.appender.append, path, key, record)
+            return await self.appender.append(path, key, record)
         except OSError as exc:
             self.say(f"receive: could not store {path.name} durably: {exc}")
             raise RejectedRequest(500, f"could not store the event durably ({exc.strerror or exc}); "
@@ -170,8 +169,7 @@ class Receiver:
     async def twilio_sms(self, request: Request) -> Response:
         body = await read_body(request, FORM)
         try:
-            pairs = urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body),
-                                           errors="strict", max_num_fields=200)
+            pairs = parse_form(body)
         except UnicodeDecodeError:
             raise RejectedRequest(400, "body is not UTF-8 form data") from None
         except ValueError as exc:
@@ -222,6 +220,29 @@ class Receiver:
         return JSONResponse(reply, 202 if written else 200)
 
 
+def parse_form(body: bytes, max_fields: int = 200) -> list[tuple[str, str]]:
+    """application/x-www-form-urlencoded as (name, value) pairs, strictly: UTF-8, every field `name=value`."""
+    text = body.decode("utf-8")
+    if not text:
+        return []
+    fields = text.split("&")
+    if len(fields) > max_fields:
+        raise ValueError(f"more than {max_fields} fields")
+    pairs = []
+    for field in fields:
+        name, equals, value = field.partition("=")
+        if not equals or not name:
+            raise ValueError(f"bad field {_shown(field[:40])!r}: expected name=value")
+        pairs.append((_unquote_form(name), _unquote_form(value)))
+    return pairs
+
+
+def _unquote_form(text: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    return urllib.parse.unquote(text, errors="strict") if "%" in text else text
+
+
 def parse_event_json(body: bytes) -> object:
     """The body as JSON that can be stored as UTF-8 text again, else a 400 with the reason."""
     try:
@@ -264,7 +285,8 @@ def build_app(settings: Settings, extra_routes: Sequence[BaseRoute] = (),
 def listen(host: str, port: int, backlog: int) -> socket.socket:
     """A listening socket on host:port (0 picks a free port), or a ReceiverError in one line."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP (else Nagle + delayed ACK: 40 ms)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.strip("[]"), port))

@@ -8,6 +8,7 @@ first byte of a later request on it arrives (httptools' `on_message_begin`), and
 has been read whole (`on_message_complete`). When it fires first: a request under way gets
 `408 Request Timeout` and the connection is closed; an idle connection that sent nothing is just closed.
 The app's own work after the request is read (the fsync before 2xx) is not part of the deadline.
+Each response's head and body also leave in one send (CoalescedWrites).
 """
 from __future__ import annotations
 
@@ -45,7 +46,10 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is not previous:
+            self.cycle.transport = CoalescedWrites(self.transport, self.loop)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -71,6 +75,36 @@ class DeadlineProtocol(HttpToolsProtocol):
                 cycle.disconnected = True
                 cycle.message_event.set()
         self.transport.close()
+
+
+class CoalescedWrites:
+    """The transport for one response: its writes in one loop turn (status + headers, body) go out as one send.
+
+    uvicorn writes the head and the body separately; on loopback each send costs as much as the rest of a
+    small request's handling, so joining them nearly halves the cost per webhook.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport, self._loop, self._pending = transport, loop, []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
 
 
 def deadline_protocol(request_timeout: float) -> type[DeadlineProtocol]:
