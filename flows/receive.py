@@ -53,6 +53,7 @@ class LandingAppender:
         self.landing = landing
         self._ids: dict[Path, set[str]] = {}      # insertion-ordered: the oldest file is forgotten first
         self._flushes: dict[Path, _GroupFlush] = {}
+        self._files = _AppendFiles()
 
     def _known_ids(self, path: Path, key: str) -> set[str]:
         """Ids already in the file (read once per file and process, so a restart still spots repeats)."""
@@ -74,7 +75,12 @@ class LandingAppender:
             self._ids.pop(forgotten)
             if forgotten in self._flushes and self._flushes[forgotten].idle:
                 self._flushes.pop(forgotten)
+                self._files.close(forgotten)
         return ids
+
+    def close(self) -> None:
+        """Close the files kept open for appending (every line written is already durable)."""
+        self._files.close_all()
 
     async def append(self, path: Path, key: str, record: dict) -> bool:
         """Append `record` unless its `key` value is already in the file; True when written. Durable on return."""
@@ -84,7 +90,7 @@ class LandingAppender:
         flush = self._flushes.get(path) or self._flushes.setdefault(path, _GroupFlush(path))
         written = record_id not in known
         if written:
-            _append_line(path, line)
+            self._files.append_line(path, line)
             known.add(record_id)
             flush.written += 1
         await flush.wait_durable(flush.written)  # a duplicate waits too: its first copy may not be on disk yet
@@ -141,25 +147,50 @@ class _GroupFlush:
             self._start(loop)
 
 
-def _append_line(path: Path, line: bytes) -> None:
-    """One O_APPEND write of a whole line; on failure the file is cut back so no partial line stays."""
-    created = not path.exists()
-    if created:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        start = os.fstat(fd).st_size
+class _AppendFiles:
+    """Open O_APPEND descriptors of the landing files, reused while the path still names the same file."""
+
+    def __init__(self) -> None:
+        self._open: dict[Path, tuple[int, int, int]] = {}   # path -> (fd, st_dev, st_ino)
+
+    def descriptor(self, path: Path) -> int:
+        cached = self._open.get(path)
         try:
-            view = memoryview(line)
-            while view:
-                view = view[os.write(fd, view):]
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        if cached and current and (current.st_dev, current.st_ino) == cached[1:]:
+            return cached[0]
+        self.close(path)  # moved away or replaced since: write to what the path names now
+        if current is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        opened = os.fstat(fd)
+        self._open[path] = (fd, opened.st_dev, opened.st_ino)
+        if current is None:
+            _fsync_directory(path.parent)  # the new file's name must survive a crash too
+        return fd
+
+    def close(self, path: Path) -> None:
+        cached = self._open.pop(path, None)
+        if cached:
+            os.close(cached[0])
+
+    def close_all(self) -> None:
+        for path in list(self._open):
+            self.close(path)
+
+    def append_line(self, path: Path, line: bytes) -> None:
+        """One O_APPEND write of a whole line; on failure the file is cut back so no partial line stays."""
+        fd = self.descriptor(path)
+        done = 0
+        try:
+            while done < len(line):
+                done += os.write(fd, line[done:])
         except OSError:
-            os.ftruncate(fd, start)
+            if done:
+                os.ftruncate(fd, os.fstat(fd).st_size - done)
             raise
-    finally:
-        os.close(fd)
-    if created:
-        _fsync_directory(path.parent)  # the new file's name must survive a crash too
 
 
 def _fsync_file(path: Path) -> None:

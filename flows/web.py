@@ -331,7 +331,8 @@ def serve(settings: Settings, host: str, port: int, say: Callable[[str], None],
 
     notes = check_bind(settings, host)
     sock = listen(host, port, max(64, 2 * settings.receive.max_connections))
-    server = _uvicorn_server(settings, build_app(settings, extra_routes, say))
+    app = build_app(settings, extra_routes, say)
+    server = _uvicorn_server(settings, app)
     _describe(_url(sock), settings.landing.path, notes, say)
     # uvicorn stops gracefully on either signal, then raises it again: SIGTERM lands here and ends the run
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
@@ -343,6 +344,7 @@ def serve(settings: Settings, host: str, port: int, say: Callable[[str], None],
     finally:
         signal.signal(signal.SIGTERM, previous)
         sock.close()
+        app.state.receiver.appender.close()
     say("receiver stopped")
 
 
@@ -356,7 +358,8 @@ class RunningWeb:
         self.socket = listen(host, port, max(64, 2 * settings.receive.max_connections))
         self.server_address = self.socket.getsockname()[:2]
         self.url = _url(self.socket)
-        self.server = _uvicorn_server(settings, build_app(settings, extra_routes, say))
+        self.app = build_app(settings, extra_routes, say)
+        self.server = _uvicorn_server(settings, self.app)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
                                        name="legatura-web", daemon=True)
         self.thread.start()
@@ -371,6 +374,7 @@ class RunningWeb:
         self.server.should_exit = True
         self.thread.join(30)
         self.socket.close()
+        self.app.state.receiver.appender.close()
 
 
 def serve_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0,
