@@ -44,12 +44,16 @@ def event_headers(body: bytes, secret: str = EVENTS_SECRET, timestamp: int | Non
     return {"X-Legatura-Timestamp": stamp, "X-Legatura-Signature": f"sha256={digest}"}
 
 
-@pytest.fixture
-def secured(settings):
+def with_secrets(settings):
     """The test settings with both secrets and the public URL, as in production."""
     return settings.model_copy(update={
         "sms": settings.sms.model_copy(update={"token": SecretStr(TWILIO_TOKEN)}),
         "receive": settings.receive.model_copy(update={"secret": SecretStr(EVENTS_SECRET), "public_url": PUBLIC_URL})})
+
+
+@pytest.fixture
+def secured(settings):
+    return with_secrets(settings)
 
 
 @pytest.fixture
