@@ -77,7 +77,8 @@ def check_bind(settings: Settings, host: str) -> list[str]:
                if not value]
     if missing and not is_loopback(host):
         raise InsecureReceiver(f"refusing to listen on {host}: anyone could write to the receiver without "
-                               f"{' and '.join(missing)}; set it in the environment, or listen on 127.0.0.1")
+                               f"{' and '.join(missing)}; set {'them' if len(missing) > 1 else 'it'} in the environment, "
+                               "or listen on 127.0.0.1")
     notes = []
     if not secrets.twilio_token:
         notes.append("unsigned requests accepted on /twilio/sms (no LEGATURA_SMS__TOKEN): loopback only")

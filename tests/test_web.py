@@ -178,7 +178,7 @@ def test_web_cli_refuses_a_public_address_without_secrets_in_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         "Error: refusing to listen on 0.0.0.0: anyone could write to the receiver without LEGATURA_SMS__TOKEN "
-        "(Twilio's auth token) and LEGATURA_RECEIVE__SECRET (signs /events/<channel>); set it in the environment, "
+        "(Twilio's auth token) and LEGATURA_RECEIVE__SECRET (signs /events/<channel>); set them in the environment, "
         "or listen on 127.0.0.1"]
 
 
