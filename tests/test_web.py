@@ -342,3 +342,15 @@ def test_web_process_stops_cleanly_on_sigterm_and_sigint(tmp_path, command, stop
     lines = (tmp_path / "landing" / "twilio").glob("*.jsonl")
     assert [json.loads(line)["MessageSid"] for f in lines for line in f.read_text().splitlines()] == [
         WEBHOOKS[0]["MessageSid"]]
+
+
+def test_web_chunked_body_is_read_within_the_limit_and_refused_over_it(receiver, secured):
+    body = json.dumps(EVENT).encode()
+    head = b"POST /events/web HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+    head += b"".join(f"{k}: {v}\r\n".encode() for k, v in event_headers(body).items()) + b"Connection: close\r\n\r\n"
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:])) + b"0\r\n\r\n"
+    assert raw_request(receiver, head + chunks).startswith(b"HTTP/1.1 202 ")
+    big = b"x" * 70_000
+    answer = raw_request(receiver, head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(big), big))
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"over the 65536-byte limit" in answer
+    assert [line["id"] for line in landed_lines(secured, "events")] == ["evt-42"]
