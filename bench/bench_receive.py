@@ -2,9 +2,10 @@
 
 Usage: python bench/bench_receive.py [--requests N] [--clients N] [--seconds S] [--runs N] [--skip-latency]
 
-1. `legatura receive` in a subprocess on 127.0.0.1 (a free port), N Twilio webhooks posted from C client
-   threads over keep-alive connections, bounded by count and time; every 200 means the line was fsync'd,
-   and the landed lines are counted afterwards. The same run measures the disk's own ceiling: one thread
+1. The receiver (flows/web.py, `legatura receive`) in a subprocess on 127.0.0.1 (a free port), with Twilio's
+   auth token set, N Twilio webhooks each signed as Twilio signs them (X-Twilio-Signature over the public URL
+   and the form), posted from C client threads over keep-alive connections, bounded by count and time; every
+   200 means the signature was checked and the line fsync'd, and the landed lines are counted afterwards. The same run measures the disk's own ceiling: one thread
    appending fsync'd lines with nothing else in the way.
 2. The watcher running (Prefect local server under .legatura/, reused if it runs, else started and stopped),
    the time from a Stripe export landing in landing/stripe/ (renamed in, as a well-behaved producer does) to
@@ -13,6 +14,9 @@ Usage: python bench/bench_receive.py [--requests N] [--clients N] [--seconds S] 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -30,23 +34,35 @@ from legatura.flows.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK = json.loads((ROOT / "tests" / "data" / "watch" / "twilio_webhooks.jsonl").read_text().splitlines()[0])
+TOKEN = "bench-twilio-auth-token"
+PUBLIC_URL = "https://asociatia-exemplu.ro/legatura"
 RECEIVER = """
 import sys
 from pathlib import Path
 from legatura.flows.config import Settings
-from legatura.flows.receive import receive_command
-receive_command(Settings(landing={"path": Path(sys.argv[1])}), "127.0.0.1", 0, lambda m: print(m, flush=True))
+from legatura.flows.web import serve
+settings = Settings(landing={"path": Path(sys.argv[1])}, sms={"token": sys.argv[2]},
+                    receive={"secret": "bench-events-secret", "public_url": sys.argv[3]})
+try:
+    serve(settings, "127.0.0.1", 0, lambda m: print(m, flush=True))
+except KeyboardInterrupt:
+    pass
 """
 STRIPE_HEADER = "id,Created date (UTC),Amount,Amount Refunded,Currency,Status,Customer Email,Customer Description\n"
 
 
-def sms_form(sid: str) -> bytes:
-    return urllib.parse.urlencode({**WEBHOOK, "MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid}).encode()
+def sms_form(sid: str) -> tuple[bytes, dict[str, str]]:
+    """A webhook body and its headers, signed as Twilio signs it (URL + sorted names and values, HMAC-SHA1)."""
+    fields = {**WEBHOOK, "MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid}
+    signed = PUBLIC_URL + "/twilio/sms" + "".join(name + fields[name] for name in sorted(fields))
+    signature = base64.b64encode(hmac.new(TOKEN.encode(), signed.encode(), hashlib.sha1).digest()).decode()
+    return (urllib.parse.urlencode(fields).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
 
 
 def start_receiver(landing: Path) -> tuple[subprocess.Popen, str, int]:
-    process = subprocess.Popen([sys.executable, "-c", RECEIVER, str(landing)], stdout=subprocess.PIPE, text=True,
-                               cwd=ROOT)
+    process = subprocess.Popen([sys.executable, "-c", RECEIVER, str(landing), TOKEN, PUBLIC_URL],
+                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
     first = process.stdout.readline()  # "receiving on http://127.0.0.1:PORT: ..."
     address = first.split("http://", 1)[1].split(":", 2)
     return process, address[0], int(address[1])
@@ -54,6 +70,7 @@ def start_receiver(landing: Path) -> tuple[subprocess.Popen, str, int]:
 
 def post_load(host: str, port: int, requests: int, clients: int, seconds: float) -> tuple[int, int, float]:
     """Post `requests` webhooks from `clients` threads until done or `seconds` pass; (accepted, refused, elapsed)."""
+    forms = [sms_form(f"SM{i:032x}") for i in range(requests)]  # signed before the clock starts
     counts = {"ok": 0, "refused": 0}
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
@@ -64,8 +81,7 @@ def post_load(host: str, port: int, requests: int, clients: int, seconds: float)
         for i in range(worker, requests, clients):
             if time.monotonic() > deadline:
                 break
-            connection.request("POST", "/twilio/sms", sms_form(f"SM{i:032x}"),
-                               {"Content-Type": "application/x-www-form-urlencoded"})
+            connection.request("POST", "/twilio/sms", *forms[i])
             response = connection.getresponse()
             response.read()
             if response.status == 200:
@@ -84,6 +100,12 @@ def post_load(host: str, port: int, requests: int, clients: int, seconds: float)
     for thread in threads:
         thread.join()
     return counts["ok"], counts["refused"], time.perf_counter() - started
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), to see the cost apart from a busy machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def fsync_ceiling(folder: Path, lines: int = 1000) -> float:
@@ -105,15 +127,20 @@ def bench_throughput(folder: Path, requests: int, clients: int, seconds: float) 
     ceiling = fsync_ceiling(folder)
     process, host, port = start_receiver(landing)
     try:
+        cpu_before = process_cpu_seconds(process.pid)
         accepted, refused, elapsed = post_load(host, port, requests, clients, seconds)
+        server_cpu = process_cpu_seconds(process.pid) - cpu_before
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(10)
     landed = [json.loads(line) for f in (landing / "twilio").glob("*.jsonl") for line in f.read_text().splitlines()]
     durable = len({line["MessageSid"] for line in landed})
-    print(f"receive: {accepted:,} of {requests:,} SMS webhooks accepted from {clients} clients in {elapsed:.2f} s: "
-          f"{accepted / elapsed:,.0f} events/s accepted and durable (fsync before 200); "
+    print(f"receive: {accepted:,} of {requests:,} signed SMS webhooks accepted from {clients} clients in "
+          f"{elapsed:.2f} s: {accepted / elapsed:,.0f} events/s, signatures checked, durable (fsync before 200); "
           f"{durable:,} lines landed, {refused} refused")
+    print(f"  the receiver process used {server_cpu:.2f} s of CPU: {1000 * server_cpu / max(accepted, 1):.2f} ms a request, "
+          f"{accepted / max(server_cpu, 1e-9):,.0f} requests per CPU-second (machine load "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores while measuring)")
     print(f"  same disk, one thread, fsync'd appends with no HTTP: {ceiling:,.0f} lines/s")
     if durable != accepted or len(landed) != durable:
         raise SystemExit(f"receive bench: {accepted} accepted but {len(landed)} lines ({durable} distinct) landed")
@@ -133,14 +160,14 @@ def bench_latency(folder: Path, runs: int) -> None:
     started = time.perf_counter()
     prefect_runtime.configure("local-server", state_dir, 180)
     print(f"  (Prefect local server ready in {time.perf_counter() - started:.1f} s)")
-    from legatura.flows.receive import serve_receiver
     from legatura.flows.watch import watch
+    from legatura.flows.web import serve_in_thread
     from legatura.warehouse import db
 
     batches, stop = [], threading.Event()
     watcher = threading.Thread(target=watch, args=(settings, stop), kwargs={"on_batch": batches.append}, daemon=True)
     watcher.start()
-    receiver = serve_receiver(settings, "127.0.0.1", 0)
+    receiver = serve_in_thread(settings, "127.0.0.1", 0)
 
     def rows_in_snapshot(sql: str, params: list) -> int:
         if not settings.warehouse.snapshot.exists():
@@ -182,7 +209,7 @@ def bench_latency(folder: Path, runs: int) -> None:
             sid = f"SM{run + 1:032x}"
             connection = http.client.HTTPConnection(*receiver.server_address[:2], timeout=10)
             posted = time.perf_counter()
-            connection.request("POST", "/twilio/sms", sms_form(sid), {"Content-Type": "application/x-www-form-urlencoded"})
+            connection.request("POST", "/twilio/sms", *sms_form(sid))
             assert connection.getresponse().status == 200
             connection.close()
             done = wait_until("SELECT count(*) FROM interactions WHERE interaction_id = ?", [f"twilio:{sid}"], 1)

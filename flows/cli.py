@@ -274,20 +274,6 @@ def watch() -> None:
 
 
 @app.command()
-def receive(
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8787,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
-) -> None:
-    """HTTP receiver for Twilio SMS webhooks and JSON events, appended durably to landing/ (until Ctrl-C).
-
-    Example: legatura receive --port 8787
-    """
-    from legatura.flows.receive import receive_command
-
-    receive_command(settings(), host, port, say)
-
-
-@app.command()
 def demo(
     folder: Annotated[Path, typer.Option("--folder", help="Where the demo's data and warehouse go.")] = Path("demo"),
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date the demo pretends it is; default today.")] = None,
@@ -388,4 +374,7 @@ def _write_crash_log(exc: BaseException) -> Path:
     return log
 
 
-from legatura.flows import cli_deploy  # noqa: E402,F401  (registers its commands)
+from legatura.flows import (
+    cli_deploy,  # noqa: E402,F401  (registers its commands)
+    cli_web,  # noqa: E402,F401  (registers its commands: receive, web)
+)

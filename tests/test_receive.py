@@ -1,17 +1,23 @@
-"""The HTTP receiver over real HTTP on 127.0.0.1, the events preset, and receiver -> watcher -> warehouse."""
+"""The receiver over real HTTP on 127.0.0.1 (signed requests), the events preset, and receiver -> watcher -> warehouse."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
-from legatura.flows.receive import MAX_BODY_BYTES, Receiver, ReceiverError, serve_receiver
+from legatura.flows.receive import ReceiverError
+from legatura.flows.web import MAX_BODY_BYTES, RunningWeb, listen, serve_in_thread
 from legatura.transforms.channels import events
 from legatura.warehouse import db
+from pydantic import SecretStr
 
 from tests.test_watch import wait_for, watch_in_thread
 
@@ -20,17 +26,46 @@ WEBHOOKS = [json.loads(line) for line in (DATA / "watch" / "twilio_webhooks.json
 FORM = "application/x-www-form-urlencoded"
 EVENT = {"id": "evt-42", "occurred_at": "2026-11-20T10:15:00+02:00", "email": "Ana.Marginean@Gmail.com ",
          "full_name": "Ana Mărginean", "subject": "Întrebare", "body": "Pot dona lunar?"}
+TWILIO_TOKEN = "test-twilio-auth-token"
+EVENTS_SECRET = "test-events-secret"
+PUBLIC_URL = "https://asociatia-exemplu.ro/legatura"   # what Twilio is told; the proxy forwards to 127.0.0.1
+
+
+def twilio_sign(token: str, url: str, params: list[tuple[str, str]]) -> str:
+    """Twilio's documented algorithm, written out here: URL + each name and value sorted by name, HMAC-SHA1, base64."""
+    data = url + "".join(name + value for name, value in sorted(params))
+    return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def event_headers(body: bytes, secret: str = EVENTS_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    """X-Legatura-Timestamp and X-Legatura-Signature as the README tells another system to send them."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Legatura-Timestamp": stamp, "X-Legatura-Signature": f"sha256={digest}"}
+
+
+def with_secrets(settings):
+    """The test settings with both secrets and the public URL, as in production."""
+    return settings.model_copy(update={
+        "sms": settings.sms.model_copy(update={"token": SecretStr(TWILIO_TOKEN)}),
+        "receive": settings.receive.model_copy(update={"secret": SecretStr(EVENTS_SECRET), "public_url": PUBLIC_URL})})
 
 
 @pytest.fixture
-def receiver(settings):
-    server = serve_receiver(settings, "127.0.0.1", 0)
+def secured(settings):
+    return with_secrets(settings)
+
+
+@pytest.fixture
+def receiver(secured):
+    server = serve_in_thread(secured, "127.0.0.1", 0)
     yield server
     server.shutdown()
 
 
-def post(server: Receiver, path: str, body: bytes, content_type: str | None) -> tuple[int, str, str]:
-    headers = {"Content-Type": content_type} if content_type else {}
+def post(server: RunningWeb, path: str, body: bytes, content_type: str | None,
+         headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    headers = {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
     request = urllib.request.Request(server.url + path, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -39,8 +74,16 @@ def post(server: Receiver, path: str, body: bytes, content_type: str | None) -> 
         return refused.code, refused.headers["Content-Type"], refused.read().decode()
 
 
-def post_sms(server: Receiver, fields: dict) -> tuple[int, str, str]:
-    return post(server, "/twilio/sms", urllib.parse.urlencode(fields).encode(), FORM)
+def post_sms(server: RunningWeb, fields: dict, token: str = TWILIO_TOKEN) -> tuple[int, str, str]:
+    """A webhook signed as Twilio signs it, for the public URL."""
+    signature = twilio_sign(token, PUBLIC_URL + "/twilio/sms", list(fields.items()))
+    return post(server, "/twilio/sms", urllib.parse.urlencode(fields).encode(), FORM,
+                {"X-Twilio-Signature": signature})
+
+
+def post_event(server: RunningWeb, channel: str, body: bytes, content_type: str = "application/json",
+               **signing) -> tuple[int, str, str]:
+    return post(server, f"/events/{channel}", body, content_type, event_headers(body, **signing))
 
 
 def landed_lines(settings, folder: str) -> list[dict]:
@@ -59,10 +102,10 @@ def test_receiver_sms_lands_one_line_with_every_field_and_received_at(receiver, 
     assert line["Body"] == "Bună! Cum pot dona lunar?"
 
 
-def test_receiver_same_sms_twice_writes_one_line_even_after_a_restart(receiver, settings):
+def test_receiver_same_sms_twice_writes_one_line_even_after_a_restart(receiver, settings, secured):
     assert post_sms(receiver, WEBHOOKS[1])[0] == 200
     assert post_sms(receiver, WEBHOOKS[1])[0] == 200      # Twilio retrying: still answered 200
-    restarted = serve_receiver(settings, "127.0.0.1", 0)  # a new process remembers what the file holds
+    restarted = serve_in_thread(secured, "127.0.0.1", 0)  # a new process remembers what the file holds
     try:
         assert post_sms(restarted, WEBHOOKS[1])[0] == 200
     finally:
@@ -99,6 +142,10 @@ BROKEN = [
      "application/json", 400, "differs from /events/web"),
     ("/events/web", b'["id"]', "application/json", 400, "not a valid event: not a JSON object"),
     ("/events/web", b"id=e", FORM, 415, "Content-Type must be application/json"),
+    ("/events/web", b'{"id": "e\\ud800", "occurred_at": "2026-11-20", "email": "a@b.ro"}', "application/json", 400,
+     "body is not valid JSON text: surrogates not allowed (\\ud800)"),
+    ("/events/web", b"[" * 20_000, "application/json", 400, "body is not valid JSON: nested too deeply"),
+    ("/events/web", b'{"id": "e", "body": "\xff"}', "application/json", 400, "body is not UTF-8 JSON (byte 21"),
     ("/events/Web%20Site", b"{}", "application/json", 404, "must be lower-case letters"),
     ("/twilio/voice", b"CallSid=CA1", FORM, 404, "no such endpoint POST /twilio/voice"),
 ]
@@ -108,7 +155,12 @@ BROKEN = [
                          ids=[f"{b[0]}-{b[4][:30]}" for b in BROKEN])
 def test_receiver_broken_request_gets_4xx_with_reason_and_writes_nothing(receiver, settings, path, body,
                                                                         content_type, status, reason):
-    got_status, got_type, got_body = post(receiver, path, body, content_type)
+    if path.startswith("/twilio/"):  # signed as Twilio would, so the refusal is for the body itself
+        params = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        headers = {"X-Twilio-Signature": twilio_sign(TWILIO_TOKEN, PUBLIC_URL + path, params)}
+    else:
+        headers = event_headers(body)
+    got_status, got_type, got_body = post(receiver, path, body, content_type, headers)
     assert (got_status, got_type) == (status, "text/plain; charset=utf-8")
     assert reason in got_body
     assert not settings.landing.path.exists() or not any(settings.landing.path.rglob("*.jsonl"))
@@ -120,12 +172,15 @@ def test_receiver_health_and_unknown_get(receiver):
         assert (response.status, response.read()) == (200, b"ok\n")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(receiver.url + "/twilio/sms", timeout=5)
-    assert refused.value.code == 404
+    assert refused.value.code == 405 and refused.value.headers["Allow"] == "POST"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(receiver.url + "/nowhere", timeout=5)
+    assert refused.value.code == 404 and "no such endpoint GET /nowhere" in refused.value.read().decode()
 
 
-def test_receiver_refuses_a_port_in_use_with_one_line(receiver, settings):
+def test_receiver_refuses_a_port_in_use_with_one_line(receiver):
     with pytest.raises(ReceiverError, match=r"cannot listen on 127\.0\.0\.1:\d+: .*pass another --port"):
-        Receiver(settings, "127.0.0.1", receiver.server_address[1])
+        listen("127.0.0.1", receiver.server_address[1], 8)
 
 
 def test_receiver_concurrent_posts_land_as_whole_lines(receiver, settings):
@@ -144,9 +199,9 @@ def test_receiver_concurrent_posts_land_as_whole_lines(receiver, settings):
 
 
 def test_receiver_event_lands_under_events_and_loads_as_an_interaction(receiver, settings, ingest, warehouse):
-    status, content_type, body = post(receiver, "/events/web", json.dumps(EVENT).encode(), "application/json")
+    status, content_type, body = post_event(receiver, "web", json.dumps(EVENT).encode())
     assert (status, content_type, json.loads(body)) == (202, "application/json", {"status": "stored", "id": "evt-42"})
-    status, _, body = post(receiver, "/events/web", json.dumps(EVENT).encode(), "application/json")
+    status, _, body = post_event(receiver, "web", json.dumps(EVENT).encode())
     assert (status, json.loads(body)["status"]) == (200, "duplicate")
     [line] = landed_lines(settings, "events")
     assert line["channel"] == "web" and "received_at" in line
@@ -192,9 +247,9 @@ def test_events_detect_knows_events_but_not_twilio_lines():
 
 
 @pytest.mark.prefect
-def test_sms_webhooks_reach_the_warehouse_through_receiver_and_watcher(settings, config, prefect_api):
+def test_sms_webhooks_reach_the_warehouse_through_receiver_and_watcher(settings, config, secured, prefect_api):
     """End to end on 127.0.0.1: POST webhooks -> landing/twilio/ (fsync'd) -> watcher -> ingest flow -> rows."""
-    receiver = serve_receiver(settings, "127.0.0.1", 0)
+    receiver = serve_in_thread(secured, "127.0.0.1", 0)
     batches, stop, thread = watch_in_thread(settings, prefect_api, config)
     try:
         for fields in WEBHOOKS[:3]:
