@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from legatura.transforms.errors import LegaturaError
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_FILE = "legatura.toml"
 
 
-class ConfigError(Exception):
+class ConfigError(LegaturaError):
     """The configuration file or environment holds a value legatura cannot use."""
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from legatura.flows.config import Settings
+from legatura.transforms.errors import LegaturaError
 
 UTC = timezone.utc
 
@@ -46,7 +47,7 @@ CHANNELS = ("email", "stripe", "paypal", "mailchimp", "forms", "eventbrite", "tw
 MARKER = ".legatura-demo"
 
 
-class DemoError(Exception):
+class DemoError(LegaturaError):
     """The demo cannot run in the folder it was given."""
 
 

@@ -21,6 +21,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from legatura.transforms.errors import LegaturaError
+
 QUIET_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -32,7 +34,7 @@ QUIET_ENV = {
 }
 
 
-class PrefectUnavailable(Exception):
+class PrefectUnavailable(LegaturaError):
     """The local Prefect server could not be started or reached."""
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from legatura.flows.config import Settings
 from legatura.transforms.channels.events import CHANNEL_NAME, event_problem
+from legatura.transforms.errors import LegaturaError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
@@ -41,7 +42,7 @@ REMEMBERED_FILES = 8            # day files whose ids the receiver keeps in memo
 log = logging.getLogger("legatura.receive")
 
 
-class ReceiverError(Exception):
+class ReceiverError(LegaturaError):
     """The receiver could not start listening (address in use, not permitted)."""
 
 

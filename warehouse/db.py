@@ -12,11 +12,12 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+from legatura.transforms.errors import LegaturaError
 
 SQL_ROOT = Path(str(resources.files("legatura.warehouse")))
 
 
-class WarehouseError(Exception):
+class WarehouseError(LegaturaError):
     """The warehouse file cannot be opened, migrated or written."""
 
 

@@ -40,6 +40,7 @@ from legatura.transforms.channels.forms import (
     requests_from_fields,
     ticked,
 )
+from legatura.transforms.errors import LegaturaError
 from legatura.transforms.text import (
     normalise_email,
     normalise_phones,
@@ -69,7 +70,7 @@ CONSENT_FIELDS = ("consent", "consent_email", "consent_sms")
 YES = ["da", "yes", "true", "1", "x", "y", "d", "lunar", "monthly", "recurent", "recurring"]
 
 
-class MappingError(Exception):
+class MappingError(LegaturaError):
     """A [mappings.<name>] section of legatura.toml cannot read this file."""
 
 
