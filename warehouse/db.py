@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -19,6 +20,10 @@ SQL_ROOT = Path(str(resources.files("legatura.warehouse")))
 
 class WarehouseError(LegaturaError):
     """The warehouse file cannot be opened, migrated or written."""
+
+
+class MigrationChanged(WarehouseError):
+    """A migration file differs from the one this warehouse applied (landed migrations are never edited)."""
 
 
 class WarehouseBusy(WarehouseError):
@@ -105,26 +110,51 @@ def _sql_files(folder: str) -> list[Path]:
     return sorted((SQL_ROOT / folder).glob("*.sql"))
 
 
+def checksum(path: Path) -> str:
+    """sha256 of a migration file's text (line endings folded, so a Windows checkout reads the same)."""
+    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply pending migrations in order, then (re)create every view; returns the migrations applied."""
+    """Apply pending migrations in order, then (re)create every view; returns the migrations applied.
+
+    Each applied file's sha256 is kept in schema_migrations; a landed file that has changed since is refused
+    (MigrationChanged), since this warehouse was built by what the file said then."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        " version VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), checksum VARCHAR)"
     )
-    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    if not fetch_one(con, "SELECT 1 FROM duckdb_columns() WHERE table_name = 'schema_migrations' "
+                          "AND column_name = 'checksum' AND schema_name = 'main'"):
+        # a warehouse from before checksums: its rows get theirs below, once every pending migration ran
+        con.execute("ALTER TABLE schema_migrations ADD COLUMN checksum VARCHAR")
+    done = dict(con.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+    files = {path.stem: (path, checksum(path)) for path in _sql_files("migrations")}
+    for version, (path, now) in files.items():
+        if done.get(version) not in (None, now):
+            raise MigrationChanged(
+                f"warehouse/migrations/{path.name} has changed since it was applied to this warehouse "
+                f"(sha256 {done[version][:12]}… then, {now[:12]}… now): a landed migration is never edited; "
+                f"restore it (git checkout -- warehouse/migrations/{path.name}) and put the change in a new "
+                "migration")
     applied = []
-    for path in _sql_files("migrations"):
-        if path.stem in done:
+    for version, (path, now) in files.items():
+        if version in done:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(path.read_text(encoding="utf-8"))
-            con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [path.stem])
+            con.execute("INSERT INTO schema_migrations (version, checksum) VALUES (?, ?)", [version, now])
             con.execute("COMMIT")
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
             raise WarehouseError(f"migration {path.name} failed: {exc}") from exc
-        applied.append(path.stem)
+        applied.append(version)
+    unsummed = [(now, version) for version, (path, now) in files.items() if version in done and not done[version]]
+    if unsummed:
+        # only now: 008 has brought tables made by the first texts of 001_core and 005_tracking to today's shape,
+        # so today's files describe this warehouse
+        con.executemany("UPDATE schema_migrations SET checksum = ? WHERE version = ? AND checksum IS NULL", unsummed)
     for path in _sql_files("views"):
         try:
             con.execute(path.read_text(encoding="utf-8"))
