@@ -109,7 +109,9 @@ def ingest(
     start_prefect(s)
     from legatura.flows.ingest import ingest_flow
 
-    with _interrupt_says("interrupted, nothing from the unfinished batch was kept"):
+    with _interrupt_says("interrupted, nothing from the unfinished batch was kept",
+                         "interrupted as the last batch committed: it was kept whole (see ingested_files); "
+                         "run the command again for the rest"):
         result = _with_progress("ingesting", lambda progress, on_total: ingest_flow(
             paths, s, channel, progress=progress, notify=say, on_discovered=on_total))
     totals = result.totals()
@@ -143,14 +145,14 @@ def _check_channel(ctx: typer.Context, channel: str, s: Settings) -> None:
 
 
 @contextlib.contextmanager
-def _interrupt_says(message: str):
+def _interrupt_says(message: str, after_commit: str | None = None):
     """Ctrl-C inside the block: say what was kept, exit 130 (DuckDB reports it as 'Query interrupted')."""
     try:
         yield
     except BaseException as exc:
         if not _is_interrupt(exc):
             raise
-        say(message)
+        say(after_commit if after_commit and getattr(exc, "committed", False) else message)
         state.interrupt_told = True
         raise typer.Exit(INTERRUPTED) from None
 
@@ -365,8 +367,9 @@ INTERRUPTED = 130   # the shell's code for "stopped by Ctrl-C"
 
 
 def _is_interrupt(exc: BaseException) -> bool:
-    """Ctrl-C, also as DuckDB reports it: it turns SIGINT inside a query into RuntimeError('Query interrupted')."""
-    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, RuntimeError) and str(exc) == "Query interrupted")
+    from legatura.warehouse.db import is_interrupt
+
+    return is_interrupt(exc)
 
 
 def main() -> None:

@@ -106,6 +106,28 @@ def connect(db_path: Path, read_only: bool = False, timeout: float = 60.0,
     return con
 
 
+def is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C, also as DuckDB reports it: SIGINT during a query becomes RuntimeError('Query interrupted')."""
+    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, RuntimeError) and str(exc) == "Query interrupted")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a write; `committed` when it came as the last transaction had already committed."""
+
+    def __init__(self, committed: bool = False):
+        super().__init__("committed" if committed else "rolled back")
+        self.committed = committed
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> bool:
+    """Roll back the open transaction; False when none was open (an interrupted COMMIT had finished)."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.TransactionException:
+        return False
+    return True
+
+
 def _sql_files(folder: str) -> list[Path]:
     return sorted((SQL_ROOT / folder).glob("*.sql"))
 
@@ -173,14 +195,24 @@ def open_for_write(db_path: Path, what: str, lock_timeout: float = 600.0,
     """
     with write_lock(db_path, what, lock_timeout, notify):
         con = connect(db_path, timeout=lock_timeout, notify=notify)
+        interrupted: BaseException | None = None
         try:
             migrate(con)
-            yield con
+            try:
+                yield con
+            except BaseException as exc:
+                if not is_interrupt(exc):
+                    raise
+                # Ctrl-C: the unfinished transaction goes; what earlier batches committed is published below
+                rollback(con)
+                interrupted = exc
             con.execute("CHECKPOINT")
         finally:
             con.close()
         if snapshot_path is not None:
             publish_snapshot(db_path, snapshot_path)
+        if interrupted is not None:
+            raise interrupted if isinstance(interrupted, KeyboardInterrupt) else Interrupted() from interrupted
 
 
 def publish_snapshot(db_path: Path, snapshot_path: Path) -> Path:
