@@ -290,11 +290,13 @@ def _origins(data: dict, source: str, prefix: str = "") -> dict[str, str]:
 def origin_of(key: str, origins: dict[str, str]) -> str:
     """Where a dotted key's value came from: the file, an env variable, both (inside a table), or the default."""
     parts = key.split(".")
-    for end in range(len(parts), 0, -1):
+    inside = {source for name, source in origins.items() if name.startswith(key + ".")}
+    if key in origins:   # a table value (money.fx) may mix the file's keys with the environment's
+        return ", ".join(sorted(inside | {origins[key]}))
+    for end in range(len(parts) - 1, 1, -1):   # inside a table value such as money.fx (not a whole section)
         if ".".join(parts[:end]) in origins:
             return origins[".".join(parts[:end])]
-    inside = sorted({source for name, source in origins.items() if name.startswith(key + ".")})
-    return ", ".join(inside) if inside else "default"
+    return ", ".join(sorted(inside)) if inside else "default"
 
 
 def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
@@ -402,6 +404,30 @@ def _check_mappings(settings: Settings, origins: dict[str, str]) -> None:
             validate(name, section)
         except MappingError as exc:
             raise ConfigError(f"{source}: {exc}") from None
+
+
+def effective(settings: Settings, origins: dict[str, str]) -> list[tuple[str, Any, str]]:
+    """Every setting as (dotted key, value, where it came from); secrets masked: `***` when set, empty when not."""
+    rows = []
+    for section_name in Settings.model_fields:
+        section = getattr(settings, section_name)
+        if section_name == "mappings":
+            for name, mapping in section.items():
+                for key, value in mapping.items():
+                    dotted = f"mappings.{name}.{key}"
+                    rows.append((dotted, value, origin_of(dotted, origins)))
+            continue
+        for key in type(section).model_fields:
+            value = getattr(section, key)
+            if isinstance(value, SecretStr):
+                value = "***" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, time):
+                value = value.strftime("%H:%M")
+            dotted = f"{section_name}.{key}"
+            rows.append((dotted, value, origin_of(dotted, origins)))
+    return rows
 
 
 PATH_KEYS = (("warehouse", "path"), ("warehouse", "snapshot"), ("landing", "path"), ("templates", "path"),

@@ -31,9 +31,9 @@ def language(value: str) -> str:
 def currency(value: str) -> str:
     from babel.numbers import list_currencies
 
-    if value not in list_currencies():
-        raise ValueError("not an ISO 4217 currency code (upper case, e.g. RON, EUR)")
-    return value
+    if value.upper() not in list_currencies():
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. RON, EUR)")
+    return value.upper()
 
 
 def fx(rates: dict) -> dict:
@@ -41,7 +41,7 @@ def fx(rates: dict) -> dict:
         currency(code)
         if not rate > 0:
             raise ValueError(f"the rate of {code} must be greater than 0")
-    return rates
+    return {code.upper(): rate for code, rate in rates.items()}
 
 
 def positive(value):

@@ -199,3 +199,22 @@ def test_ctrl_c_during_ingest_keeps_nothing_of_the_batch_and_exits_130(tmp_path,
         assert con.execute("SELECT count(*) FROM donations").fetchone()[0] == 0, name
         assert con.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0, name
         con.close()
+
+
+@pytest.mark.subprocess
+def test_config_prints_effective_settings_with_sources_and_masks_secrets(tmp_path):
+    (tmp_path / "legatura.toml").write_text("[tracking]\nsla_hours = 48\n")
+    env = {"LEGATURA_SMTP__PASSWORD": "hunter2", "LEGATURA_WEB__PORT": "9000"}
+    text = run_cli("config", cwd=tmp_path, env=env)
+    assert text.returncode == 0, text.stderr
+    assert "hunter2" not in text.stdout
+    lines = {line.split("=")[0].strip(): line for line in text.stdout.splitlines() if not line.startswith("#")}
+    assert lines["tracking.sla_hours"].endswith("= 48.0  # legatura.toml")
+    assert lines["smtp.password"].endswith('= "***"  # env LEGATURA_SMTP__PASSWORD')
+    assert lines["web.port"].endswith("= 9000  # env LEGATURA_WEB__PORT")
+    assert lines["tokens.secret"].endswith('= ""  # default')
+    as_json = json.loads(run_cli("config", "--json", cwd=tmp_path, env=env).stdout)
+    settings = {row["key"]: row for row in as_json["settings"]}
+    assert settings["smtp.password"] == {"key": "smtp.password", "value": "***",
+                                         "source": "env LEGATURA_SMTP__PASSWORD"}
+    assert settings["organisation.timezone"]["source"] == "default"

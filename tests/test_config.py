@@ -92,8 +92,8 @@ def test_unknown_key_from_the_environment_names_the_variable(tmp_path, monkeypat
     ("[warehouse]\nlock_timeout_seconds = 0\n", r"warehouse.lock_timeout_seconds = 0"),
     ("[compose]\nsend_time = '9'\n", r"compose.send_time = '9': use \"best\", \"now\" or a local time HH:MM"),
     ("[compose]\nsend_window = '18:00-09:00'\n", r"compose.send_window = '18:00-09:00': use HH:MM-HH:MM"),
-    ("[money]\nbase_currency = 'LEI'\n", r"money.base_currency = 'LEI': not an ISO 4217 currency code"),
-    ("[money]\nfx = { EURO = 4.97 }\n", r"setting money.fx: not an ISO 4217 currency code"),
+    ("[money]\nbase_currency = 'LEI'\n", r"money.base_currency = .LEI.: .LEI. is not an ISO 4217 currency code"),
+    ("[money]\nfx = { EURO = 4.97 }\n", r"setting money.fx: .EURO. is not an ISO 4217 currency code"),
     ("[money]\nfx = { EUR = 0 }\n", r"setting money.fx: the rate of EUR must be greater than 0"),
     ("[serve]\nsegment_cron = '0 25 * * *'\n", r"serve.segment_cron = '0 25 \* \* \*': not a cron expression"),
     ("[tracking]\nworkday_start = '18:00'\n", r"setting tracking: workday_start 18:00 must be before workday_end"),
@@ -158,3 +158,24 @@ def test_documented_mapping_examples_load(tmp_path):
     for block in blocks:
         s = _load(tmp_path, block)
         assert s.mappings
+
+
+# --- where each value came from (legatura config)
+
+def test_effective_settings_say_where_each_value_came_from(tmp_path):
+    from legatura.flows.config import effective, load_with_origins
+
+    path = tmp_path / "legatura.toml"
+    path.write_text("[tracking]\nsla_hours = 48\n[money]\nfx = { EUR = 5.0 }\n")
+    settings, origins = load_with_origins(path, env={"LEGATURA_SMTP__PORT": "2525", "LEGATURA_SMTP__PASSWORD": "pw",
+                                                     "LEGATURA_MONEY__FX__USD": "4.5"})
+    rows = {key: (value, source) for key, value, source in effective(settings, origins)}
+    assert rows["tracking.sla_hours"] == (48, str(path))
+    assert rows["tracking.attribution_days"] == (7, "default")
+    assert rows["smtp.port"] == (2525, "env LEGATURA_SMTP__PORT")
+    assert rows["smtp.password"] == ("***", "env LEGATURA_SMTP__PASSWORD")
+    assert rows["tokens.secret"] == ("", "default")
+    assert rows["money.fx"][0] == {"EUR": 5.0, "USD": 4.5}
+    assert set(rows["money.fx"][1].split(", ")) == {"env LEGATURA_MONEY__FX__USD", str(path)}
+    assert rows["money.base_currency"] == ("RON", "default")
+    assert "pw" not in repr(rows)
