@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 from legatura.flows.cli import app, state
-from legatura.flows.config import DEFAULT_CONFIG_FILE, effective, load_with_origins
+from legatura.flows.config import DEFAULT_CONFIG_FILE, load_with_origins
+from legatura.flows.config_sources import effective
 
 
 @app.command("config")

@@ -1,7 +1,6 @@
 """Configuration: one settings object, loaded once from legatura.toml and LEGATURA_* env, passed down."""
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from datetime import date, datetime, time
@@ -10,6 +9,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from legatura.flows import config_checks as check
+from legatura.flows import config_sources as sources
 from legatura.transforms.errors import LegaturaError
 from pydantic import (
     BaseModel,
@@ -244,61 +244,6 @@ class Settings(BaseSettings):
 SECRETS = {("smtp", "password"), ("tokens", "secret"), ("sms", "token"), ("receive", "secret")}
 
 
-def _from_env(env: dict) -> tuple[dict[str, Any], dict[str, str]]:
-    """LEGATURA_<SECTION>__<KEY>=value as a nested dict (JSON values [..], {..} decoded), and each key's
-    variable name."""
-    nested: dict[str, Any] = {}
-    names: dict[str, str] = {}
-    for name, value in env.items():
-        if not name.upper().startswith("LEGATURA_") or "__" not in name or name.upper() == "LEGATURA_CONFIG":
-            continue
-        parts = name[len("LEGATURA_"):].lower().split("__")
-        if value.strip()[:1] in ("[", "{"):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                pass
-        node = nested
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-        names[".".join(parts)] = f"env {name}"
-    return nested, names
-
-
-def _merge(base: dict, over: dict) -> dict:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _origins(data: dict, source: str, prefix: str = "") -> dict[str, str]:
-    """Every key (and every key inside a table) of `data` -> `source`."""
-    found = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        found[dotted] = source
-        if isinstance(value, dict):
-            found.update(_origins(value, source, dotted + "."))
-    return found
-
-
-def origin_of(key: str, origins: dict[str, str]) -> str:
-    """Where a dotted key's value came from: the file, an env variable, both (inside a table), or the default."""
-    parts = key.split(".")
-    inside = {source for name, source in origins.items() if name.startswith(key + ".")}
-    if key in origins:   # a table value (money.fx) may mix the file's keys with the environment's
-        return ", ".join(sorted(inside | {origins[key]}))
-    for end in range(len(parts) - 1, 1, -1):   # inside a table value such as money.fx (not a whole section)
-        if ".".join(parts[:end]) in origins:
-            return origins[".".join(parts[:end])]
-    return ", ".join(sorted(inside)) if inside else "default"
-
-
 def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
     if not path.exists():
         if explicit:
@@ -327,58 +272,16 @@ def load_with_origins(config_path: str | os.PathLike | None = None,
     explicit = config_path or env.get("LEGATURA_CONFIG")
     path = Path(explicit) if explicit else Path(DEFAULT_CONFIG_FILE)
     data = _read_file(path, bool(explicit))
-    from_env, env_names = _from_env(env)
-    origins = {**_origins(data, str(path)), **env_names}
+    from_env, env_names = sources.from_env(env)
+    origins = {**sources.origins_of(data, str(path)), **env_names}
     try:
-        settings = Settings(**_merge(data, from_env))
+        settings = Settings(**sources.merge(data, from_env))
     except ValidationError as exc:
-        raise ConfigError(_problems(exc, origins)) from None
+        raise ConfigError(sources.explain(exc, origins, Settings)) from None
     _check_mappings(settings, origins)
     if explicit and path.parent != Path("."):
         settings = _relative_to(settings, path.parent, from_env)
     return settings, origins
-
-
-def _problems(exc: ValidationError, origins: dict[str, str]) -> str:
-    """Pydantic's errors as one line: where each value came from, the key, the reason (a typo: the closest key)."""
-    lines = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"])
-        source = origin_of(where, origins)
-        source = source if source != "default" else "settings"
-        if error["type"] == "extra_forbidden":
-            lines.append(f"{source}: {_unknown_key(error['loc'])}")
-            continue
-        reason = str(error["msg"]).removeprefix("Value error, ")
-        value = error.get("input")
-        shown = f" = {value!r}" if len(error["loc"]) > 1 and not isinstance(value, dict) else ""
-        section, _, key = where.partition(".")
-        hint = (f" (file key [{section}] {key.split('.')[0]} or env LEGATURA_{where.upper().replace('.', '__')})"
-                if key else "")
-        lines.append(f"{source}: setting {where}{shown}: {reason}{hint}")
-    more = f" (and {len(lines) - 3} more)" if len(lines) > 3 else ""
-    return "; ".join(lines[:3]) + more
-
-
-def _unknown_key(loc: tuple) -> str:
-    """`unknown key tracking.sla_hour; did you mean sla_hours?` (or the keys there are)."""
-    import difflib
-
-    if len(loc) == 1:
-        known = [name for name in Settings.model_fields]
-        close = difflib.get_close_matches(str(loc[0]), known, n=1)
-        return (f"unknown section [{loc[0]}]; " +
-                (f"did you mean [{close[0]}]?" if close else f"the sections are {', '.join(known)}"))
-    model: Any = Settings
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part)) if isinstance(model, type) and issubclass(model, BaseModel) \
-            else None
-        model = field.annotation if field else None
-    known = list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    dotted = ".".join(str(part) for part in loc)
-    return f"unknown key {dotted}; " + (f"did you mean {close[0]}?" if close else
-                                        f"the keys of [{'.'.join(map(str, loc[:-1]))}] are {', '.join(known)}")
 
 
 def _check_mappings(settings: Settings, origins: dict[str, str]) -> None:
@@ -391,7 +294,7 @@ def _check_mappings(settings: Settings, origins: dict[str, str]) -> None:
     from legatura.transforms.channels.mapping import MappingError, validate
 
     for name, section in settings.mappings.items():
-        source = origin_of(f"mappings.{name}", origins)
+        source = sources.origin_of(f"mappings.{name}", origins)
         if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
             raise ConfigError(f"{source}: [mappings.{name}]: a mapping's name is also its channel and "
                               "landing/<name>/ folder: use letters, digits, _ and - only")
@@ -404,30 +307,6 @@ def _check_mappings(settings: Settings, origins: dict[str, str]) -> None:
             validate(name, section)
         except MappingError as exc:
             raise ConfigError(f"{source}: {exc}") from None
-
-
-def effective(settings: Settings, origins: dict[str, str]) -> list[tuple[str, Any, str]]:
-    """Every setting as (dotted key, value, where it came from); secrets masked: `***` when set, empty when not."""
-    rows = []
-    for section_name in Settings.model_fields:
-        section = getattr(settings, section_name)
-        if section_name == "mappings":
-            for name, mapping in section.items():
-                for key, value in mapping.items():
-                    dotted = f"mappings.{name}.{key}"
-                    rows.append((dotted, value, origin_of(dotted, origins)))
-            continue
-        for key in type(section).model_fields:
-            value = getattr(section, key)
-            if isinstance(value, SecretStr):
-                value = "***" if value.get_secret_value() else ""
-            elif isinstance(value, Path):
-                value = str(value)
-            elif isinstance(value, time):
-                value = value.strftime("%H:%M")
-            dotted = f"{section_name}.{key}"
-            rows.append((dotted, value, origin_of(dotted, origins)))
-    return rows
 
 
 PATH_KEYS = (("warehouse", "path"), ("warehouse", "snapshot"), ("landing", "path"), ("templates", "path"),

@@ -163,7 +163,8 @@ def test_documented_mapping_examples_load(tmp_path):
 # --- where each value came from (legatura config)
 
 def test_effective_settings_say_where_each_value_came_from(tmp_path):
-    from legatura.flows.config import effective, load_with_origins
+    from legatura.flows.config import load_with_origins
+    from legatura.flows.config_sources import effective
 
     path = tmp_path / "legatura.toml"
     path.write_text("[tracking]\nsla_hours = 48\n[money]\nfx = { EUR = 5.0 }\n")
