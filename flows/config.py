@@ -141,8 +141,6 @@ class Tracking(Section):
         if self.workday_start >= self.workday_end:
             raise ValueError(f"workday_start {self.workday_start:%H:%M} must be before workday_end "
                              f"{self.workday_end:%H:%M}")
-        if self.business_hours:
-            check.holidays_country(self.holidays_country)
         return self
 
 
@@ -279,6 +277,12 @@ def load_with_origins(config_path: str | os.PathLike | None = None,
     except ValidationError as exc:
         raise ConfigError(sources.explain(exc, origins, Settings)) from None
     _check_mappings(settings, origins)
+    if settings.tracking.business_hours:   # the holidays package is imported only when the SLA needs it
+        try:
+            check.holidays_country(settings.tracking.holidays_country)
+        except ValueError as exc:
+            raise ConfigError(f"{sources.origin_of('tracking.holidays_country', origins)}: setting "
+                              f"tracking.{exc}") from None
     if explicit and path.parent != Path("."):
         settings = _relative_to(settings, path.parent, from_env)
     return settings, origins

@@ -180,3 +180,10 @@ def test_effective_settings_say_where_each_value_came_from(tmp_path):
     assert set(rows["money.fx"][1].split(", ")) == {"env LEGATURA_MONEY__FX__USD", str(path)}
     assert rows["money.base_currency"] == ("RON", "default")
     assert "pw" not in repr(rows)
+
+
+def test_holidays_country_is_checked_at_start_up_when_the_sla_counts_working_hours(tmp_path):
+    with pytest.raises(ConfigError, match=r"legatura.toml: setting tracking.holidays_country 'XX': the holidays "
+                                          r"package knows no such country"):
+        _load(tmp_path, "[tracking]\nbusiness_hours = true\nholidays_country = 'XX'\n")
+    assert _load(tmp_path, "[tracking]\nholidays_country = 'XX'\n").tracking.holidays_country == "XX"  # unused
