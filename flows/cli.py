@@ -174,6 +174,16 @@ def _with_progress(label: str, work):
     return work(lambda summary: say(summary.line()), None)
 
 
+def _check_as_of(value: Optional[str]) -> Optional[str]:
+    """--as-of must be a date (YYYY-MM-DD): a usage error, exit 2, before any work."""
+    if value is not None:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    return value
+
+
 def _parse_as_of(value: Optional[str]) -> date:
     """--as-of as a date; default today in the organisation's timezone."""
     if value is None:
@@ -186,7 +196,7 @@ def _parse_as_of(value: Optional[str]) -> date:
 
 @app.command()
 def segment(
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date (YYYY-MM-DD) to judge membership by; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_check_as_of, help="Date (YYYY-MM-DD) to judge membership by; default today.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Recompute segment membership as of a date (every SQL file in warehouse/segments/).
@@ -223,7 +233,7 @@ def track(
 
 @app.command()
 def run(
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date for segments; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_check_as_of, help="Date for segments; default today.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """The whole chain once: ingest landing/ -> segment -> track -> publish the snapshot.
@@ -316,7 +326,7 @@ def receive(
 @app.command()
 def demo(
     folder: Annotated[Path, typer.Option("--folder", help="Where the demo's data and warehouse go.")] = Path("demo"),
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date the demo pretends it is; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_check_as_of, help="Date the demo pretends it is; default today.")] = None,
 ) -> None:
     """Self-contained end-to-end run on generated Romanian data, in its own folder.
 

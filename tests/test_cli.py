@@ -67,9 +67,11 @@ def test_bad_config_is_one_line_error(tmp_path):
 
 
 @pytest.mark.subprocess
-def test_bad_as_of_is_one_line_error(tmp_path):
+def test_bad_as_of_is_a_usage_error(tmp_path):
     result = run_cli("segment", "--as-of", "yesterday", cwd=tmp_path)
-    assert result.returncode == 1 and "is not a date" in result.stderr
+    assert result.returncode == 2 and result.stderr.startswith("Usage: legatura segment")
+    assert "Error: Invalid value for '--as-of': 'yesterday' is not a date (YYYY-MM-DD)" in result.stderr
+    assert not (tmp_path / "warehouse").exists()
 
 
 @pytest.mark.subprocess
