@@ -220,3 +220,18 @@ def test_config_prints_effective_settings_with_sources_and_masks_secrets(tmp_pat
     assert settings["smtp.password"] == {"key": "smtp.password", "value": "***",
                                          "source": "env LEGATURA_SMTP__PASSWORD"}
     assert settings["organisation.timezone"]["source"] == "default"
+
+
+@pytest.mark.subprocess
+def test_init_refuses_a_warehouse_whose_landed_migration_changed(tmp_path):
+    import duckdb
+
+    assert run_cli("init", cwd=tmp_path).returncode == 0
+    con = duckdb.connect(str(tmp_path / "warehouse" / "legatura.duckdb"))
+    con.execute("UPDATE schema_migrations SET checksum = repeat('0', 64) WHERE version = '005_tracking'")
+    con.close()
+    result = run_cli("init", cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: warehouse/migrations/005_tracking.sql has changed since it was applied to this "
+                           "warehouse (sha256 000000000000… then, ")
