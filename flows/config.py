@@ -199,7 +199,7 @@ class Prefect(Section):
 
 
 class Settings(BaseSettings):
-    """Every setting of legatura; see legatura.toml.example for each key."""
+    """Every setting of legatura (`legatura config` lists each key, its value and where it came from)."""
 
     model_config = SettingsConfigDict(
         env_prefix="LEGATURA_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -305,8 +305,6 @@ def _check_mappings(settings: Settings, origins: dict[str, str]) -> None:
         if name in PRESETS:
             raise ConfigError(f"{source}: [mappings.{name}]: {name} is a preset's name; call the mapping "
                               "something else (its name is the channel --channel and landing/<name>/ use)")
-        if not isinstance(section, dict):
-            raise ConfigError(f"{source}: mappings.{name} must be a table ([mappings.{name}])")
         try:
             validate(name, section)
         except MappingError as exc:
