@@ -36,7 +36,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Seconds = Annotated[float, Field(gt=0)]          # a duration that must pass
+Positive = Annotated[float, Field(gt=0)]         # a duration, size or rate above zero
 Count = Annotated[int, Field(ge=1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -63,7 +63,7 @@ class Warehouse(Section):
     path: Path = Path("warehouse/legatura.duckdb")
     snapshot: Path = Path("warehouse/analytics.duckdb")
     snapshot_min_seconds: NonNegativeFloat = 0   # under watch/serve: publish the snapshot at most this often
-    lock_timeout_seconds: Seconds = 600.0        # how long a writer waits for another writer
+    lock_timeout_seconds: Positive = 600.0        # how long a writer waits for another writer
 
     @model_validator(mode="after")
     def _apart(self):
@@ -76,8 +76,8 @@ class Landing(Section):
     path: Path = Path("landing")
     stable_seconds: NonNegativeFloat = 1.0       # a landed file must keep its size this long before ingest
     complete_wait_seconds: NonNegativeFloat = 300.0  # how long watch waits for a cut CSV/JSONL to end in a newline
-    max_member_mb: Seconds = 512                 # an archive member larger than this is quarantined
-    max_compression_ratio: Seconds = 200         # an archive member inflating more than this is quarantined
+    max_member_mb: Positive = 512                 # an archive member larger than this is quarantined
+    max_compression_ratio: Positive = 200         # an archive member inflating more than this is quarantined
 
 
 class Templates(Section):
@@ -116,19 +116,19 @@ class Smtp(Section):
     password: SecretStr = SecretStr("")
     security: Literal["none", "starttls", "tls"] = "none"
     concurrency: Count = 8
-    rate_per_second: Seconds = 50
+    rate_per_second: Positive = 50
     max_attempts: Count = 5
     soft_bounce_limit: Count = 3
     from_name: str = ""                   # default: organisation.name
     reply_to: str = ""                    # default: organisation.email
     return_path: str = ""                 # default: organisation.email
-    timeout_seconds: Seconds = 30
+    timeout_seconds: Positive = 30
 
     _addresses = field_validator("reply_to", "return_path")(check.optional_email)
 
 
 class Tracking(Section):
-    sla_hours: Seconds = 24
+    sla_hours: Positive = 24
     attribution_days: Count = 7
     business_hours: bool = False          # count the SLA in working hours only
     holidays_country: str = "RO"
@@ -153,7 +153,7 @@ class Sms(Section):
     base_url: str = ""                    # a Twilio-compatible Messages API, e.g. https://api.twilio.com
     account_sid: str = ""
     from_number: str = ""
-    rate_per_second: Seconds = 10
+    rate_per_second: Positive = 10
     token: SecretStr = SecretStr("")      # env LEGATURA_SMS__TOKEN; also checks Twilio webhook signatures
 
     _url = field_validator("base_url")(check.optional_url)
@@ -166,7 +166,7 @@ class Receive(Section):
     public_url: str = ""                  # the URL Twilio and other senders use (a proxy rewrites the host)
     secret: SecretStr = SecretStr("")     # env LEGATURA_RECEIVE__SECRET; signs /events/<channel> requests
     max_connections: Count = 64
-    request_timeout_seconds: Seconds = 10
+    request_timeout_seconds: Positive = 10
 
     _url = field_validator("public_url")(check.optional_url)
 
@@ -177,9 +177,9 @@ class Web(Section):
 
 
 class Serve(Section):
-    ingest_every_minutes: Seconds = 5
+    ingest_every_minutes: Positive = 5
     segment_cron: str = "0 2 * * *"
-    send_every_minutes: Seconds = 1
+    send_every_minutes: Positive = 1
 
     _cron = field_validator("segment_cron")(check.cron)
 
@@ -194,7 +194,7 @@ class Alerts(Section):
 class Prefect(Section):
     mode: Literal["local-server", "ephemeral", "external"] = "local-server"   # external: use PREFECT_API_URL
     state_dir: Path = Path(".legatura")   # the local server's home, pid and log
-    startup_timeout_seconds: Seconds = 120
+    startup_timeout_seconds: Positive = 120
     idle_minutes: NonNegativeFloat = 30   # the local server stops itself after this long unused (0: never)
 
 
