@@ -1,6 +1,7 @@
 """The `legatura` command line: thin commands over the flows; errors become one line and exit 1."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -9,7 +10,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from legatura.flows.config import ConfigError, Settings, load_settings
+from legatura.flows.config import Settings, load_settings
+from legatura.transforms.errors import LegaturaError
 
 app = typer.Typer(
     name="legatura", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
@@ -23,6 +25,7 @@ app.add_typer(server_app, name="server")
 class State:
     config: Optional[Path] = None
     settings: Optional[Settings] = None
+    interrupt_told: bool = False   # a command already said what Ctrl-C left behind
 
 
 state = State()
@@ -93,7 +96,8 @@ def init() -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders; folders under landing/<channel>/ imply the channel.")],
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files or folders; folders under landing/<channel>/ imply the channel.")],
     channel: Annotated[Optional[str], typer.Option("--channel", "-c", help="Preset or [mappings.<name>] for every file given.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -102,13 +106,18 @@ def ingest(
     Example: legatura ingest landing/stripe/ exports/paypal.csv --channel paypal
     """
     s = settings()
+    if channel is not None:
+        _check_channel(ctx, channel, s)
     for path in paths:
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            raise CommandFailed(f"{path}: no such file or folder")
     start_prefect(s)
     from legatura.flows.ingest import ingest_flow
 
-    result = _with_progress("ingesting", lambda: ingest_flow([str(p) for p in paths], config_arg(), channel))
+    with _interrupt_says("interrupted, nothing from the unfinished batch was kept",
+                         "interrupted as the last batch committed: it was kept whole (see ingested_files); "
+                         "run the command again for the rest"):
+        result = _with_progress("ingesting", lambda: ingest_flow([str(p) for p in paths], config_arg(), channel))
     totals = result.totals()
     tracking = [f"response times: {line}" for line in result.tracking.lines()] if result.tracking else []
     emit(result, as_json, [
@@ -121,6 +130,35 @@ def ingest(
     if result.failed:
         raise CommandFailed(f"{len(result.failed)} file(s) could not be read and were quarantined whole: "
                             + "; ".join(f.error or f.path for f in result.failed))
+
+
+def _check_channel(ctx: typer.Context, channel: str, s: Settings) -> None:
+    """--channel names a preset or a [mappings.<name>] section: a usage error (exit 2) before any work."""
+    import difflib
+
+    from legatura.transforms.channels import PRESETS
+
+    if channel in PRESETS or channel in s.mappings:
+        return
+    names = [*PRESETS, *s.mappings]
+    closest = difflib.get_close_matches(channel, names, n=1, cutoff=0.6)
+    hint = f"did you mean {closest[0]}? " if closest else ""
+    mappings = f"; mappings: {', '.join(s.mappings)}" if s.mappings else ""
+    raise typer.BadParameter(f"unknown channel {channel!r}; {hint}presets: {', '.join(PRESETS)}{mappings}",
+                             ctx=ctx, param_hint="'--channel'")
+
+
+@contextlib.contextmanager
+def _interrupt_says(message: str, after_commit: str | None = None):
+    """Ctrl-C inside the block: say what was kept, exit 130 (DuckDB reports it as 'Query interrupted')."""
+    try:
+        yield
+    except BaseException as exc:
+        if not _is_interrupt(exc):
+            raise
+        say(after_commit if after_commit and getattr(exc, "committed", False) else message)
+        state.interrupt_told = True
+        raise typer.Exit(INTERRUPTED) from None
 
 
 def _with_progress(label: str, work):
@@ -147,6 +185,16 @@ def _with_progress(label: str, work):
         return work()
 
 
+def _check_as_of(value: Optional[str]) -> Optional[str]:
+    """--as-of must be a date (YYYY-MM-DD): a usage error, exit 2, before any work."""
+    if value is not None:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    return value
+
+
 def _parse_as_of(value: Optional[str]) -> date:
     """--as-of as a date; default today in the organisation's timezone."""
     if value is None:
@@ -159,7 +207,7 @@ def _parse_as_of(value: Optional[str]) -> date:
 
 @app.command()
 def segment(
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date (YYYY-MM-DD) to judge membership by; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_check_as_of, help="Date (YYYY-MM-DD) to judge membership by; default today.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Recompute segment membership as of a date (every SQL file in warehouse/segments/).
@@ -200,7 +248,7 @@ def track(
 
 @app.command()
 def run(
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date for segments; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_check_as_of, help="Date for segments; default today.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """The whole chain once: ingest landing/ -> segment -> track -> publish the snapshot.
@@ -270,13 +318,15 @@ def watch() -> None:
     """
     from legatura.flows.watch import watch_command
 
-    raise SystemExit(watch_command(settings(), say, config_arg()))   # 0 after SIGTERM, 130 after Ctrl-C (SIGINT)
+    status = watch_command(settings(), say, config_arg())   # 0 after SIGTERM, 130 after Ctrl-C (SIGINT)
+    state.interrupt_told = True                              # it said "watch stopped by ..."
+    raise SystemExit(status)
 
 
 @app.command()
 def demo(
     folder: Annotated[Path, typer.Option("--folder", help="Where the demo's data and warehouse go.")] = Path("demo"),
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date the demo pretends it is; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_check_as_of, help="Date the demo pretends it is; default today.")] = None,
 ) -> None:
     """Self-contained end-to-end run on generated Romanian data, in its own folder.
 
@@ -320,44 +370,39 @@ def server_stop() -> None:
     typer.echo("stopped" if stopped else "was not running")
 
 
-class CommandFailed(Exception):
+class CommandFailed(LegaturaError):
     """A command finished its work but must report failure."""
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    """Errors that become one `Error: ...` line; modules that import Prefect are looked up only if loaded."""
-    from legatura.flows.demo import DemoError
-    from legatura.flows.prefect_runtime import PrefectUnavailable
-    from legatura.flows.receive import ReceiverError
-    from legatura.transforms.channels import UnknownChannel
-    from legatura.warehouse.db import WarehouseError
+INTERRUPTED = 130   # the shell's code for "stopped by Ctrl-C"
 
-    known = [ConfigError, WarehouseError, UnknownChannel, PrefectUnavailable, CommandFailed, FileNotFoundError,
-             DemoError, ReceiverError]
-    segment = sys.modules.get("legatura.flows.segment")
-    if segment is not None:
-        known.append(segment.SegmentError)
-    return tuple(known)
+
+def _is_interrupt(exc: BaseException) -> bool:
+    from legatura.warehouse.db import is_interrupt
+
+    return is_interrupt(exc)
 
 
 def main() -> None:
-    """Entry point: run the app and turn known errors into `Error: ...` and exit 1."""
+    """Entry point: usage errors exit 2 with Click's usage message (Typer's standalone mode), legatura's own
+    errors become `Error: ...` and exit 1, Ctrl-C exits 130, anything else leaves a traceback file."""
     try:
-        app(standalone_mode=False)
-    except typer.Abort:
-        typer.echo("Aborted.", err=True)
+        app()
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED and not state.interrupt_told:
+            say("interrupted")
+        raise
+    except LegaturaError as exc:
+        from legatura.transforms.text import shown_name
+
+        typer.echo(f"Error: {shown_name(exc)}", err=True)   # a file name cannot split or fake the line
         raise SystemExit(1) from None
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, _known_errors()):
-            from legatura.transforms.text import shown_name
-
-            typer.echo(f"Error: {shown_name(exc)}", err=True)   # a file name cannot split or fake the line
-            raise SystemExit(1) from None
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
+    except BaseException as exc:
+        if _is_interrupt(exc):
+            say("interrupted")
+            raise SystemExit(INTERRUPTED) from None
+        if not isinstance(exc, Exception):
+            raise
         log = _write_crash_log(exc)
         typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (traceback in {log})", err=True)
         raise SystemExit(1) from None
@@ -374,7 +419,8 @@ def _write_crash_log(exc: BaseException) -> Path:
     return log
 
 
-from legatura.flows import (
-    cli_deploy,  # noqa: E402,F401  (registers its commands)
-    cli_web,  # noqa: E402,F401  (registers its commands: receive, web)
+from legatura.flows import (  # noqa: E402  (each registers its commands)
+    cli_config,  # noqa: F401
+    cli_deploy,  # noqa: F401
+    cli_web,  # noqa: F401  (receive, web)
 )

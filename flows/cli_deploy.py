@@ -21,8 +21,9 @@ def deploy(
 
     A worker on this machine then runs them: `prefect worker start --pool legatura` (same PREFECT_API_URL).
     Each deployment reads this folder's legatura.toml; secrets come from the worker's environment.
+    PREFECT_API_URL must name that server (e.g. http://127.0.0.1:4200/api).
 
-    Example: PREFECT_API_URL=http://127.0.0.1:4200/api legatura deploy --pool legatura
+    Example: legatura deploy --pool legatura
     """
     if not os.environ.get("PREFECT_API_URL"):
         raise CommandFailed("legatura deploy registers the flows on the Prefect server your workers poll: set "

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from legatura.flows.cli import app, say, settings
+from legatura.flows.cli import app, say, settings, state
 
 
 def web_routes() -> list:
@@ -18,6 +18,7 @@ def _serve(host: str, port: int, extra_routes: list) -> None:
     try:
         serve(settings(), host, port, say, extra_routes)
     except KeyboardInterrupt:
+        state.interrupt_told = True      # serve() said "receiver stopped (Ctrl-C)"
         raise SystemExit(130) from None  # Ctrl-C: stopped cleanly, exit 130 as every command does
 
 

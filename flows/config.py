@@ -1,25 +1,47 @@
 """Configuration: one settings object, loaded once from legatura.toml and LEGATURA_* env, passed down."""
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from legatura.flows import config_checks as check
+from legatura.flows import config_sources as sources
+from legatura.transforms.errors import LegaturaError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_FILE = "legatura.toml"
 
 
-class ConfigError(Exception):
+class ConfigError(LegaturaError):
     """The configuration file or environment holds a value legatura cannot use."""
 
 
-class Organisation(BaseModel):
+class Section(BaseModel):
+    """A [section] of legatura.toml: an unknown key is refused (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+Positive = Annotated[float, Field(gt=0)]         # a duration, size or rate above zero
+Count = Annotated[int, Field(ge=1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Organisation(Section):
     name: str = "Asociația Exemplu"
     email: str = "contact@asociatia-exemplu.ro"
     domains: list[str] = ["asociatia-exemplu.ro"]
@@ -29,105 +51,144 @@ class Organisation(BaseModel):
     language: str = "ro"
     public_url: str = "https://asociatia-exemplu.ro/legatura"
 
+    _timezone = field_validator("timezone")(check.timezone)
+    _language = field_validator("language")(check.language)
+    _email = field_validator("email")(check.email)
+    _url = field_validator("public_url")(check.url)
+    _phones = field_validator("phone_numbers")(check.phone_numbers)
+    _domains = field_validator("domains")(check.domains)
 
-class Warehouse(BaseModel):
+
+class Warehouse(Section):
     path: Path = Path("warehouse/legatura.duckdb")
     snapshot: Path = Path("warehouse/analytics.duckdb")
-    snapshot_min_seconds: float = 0       # under watch/serve: publish the snapshot at most this often
-    lock_timeout_seconds: float = 600.0   # how long a writer waits for another writer
+    snapshot_min_seconds: NonNegativeFloat = 0   # under watch/serve: publish the snapshot at most this often
+    lock_timeout_seconds: Positive = 600.0        # how long a writer waits for another writer
+
+    @model_validator(mode="after")
+    def _apart(self):
+        if self.path == self.snapshot:
+            raise ValueError("warehouse.snapshot must be another file than warehouse.path")
+        return self
 
 
-class Landing(BaseModel):
+class Landing(Section):
     path: Path = Path("landing")
-    stable_seconds: float = 1.0           # a landed file must keep its size this long before ingest
-    complete_wait_seconds: float = 300.0  # how long watch waits for a cut CSV/JSONL to end in a newline
-    max_member_mb: float = 512            # an archive member larger than this is quarantined
-    max_compression_ratio: float = 200    # an archive member inflating more than this is quarantined
+    stable_seconds: NonNegativeFloat = 1.0       # a landed file must keep its size this long before ingest
+    complete_wait_seconds: NonNegativeFloat = 300.0  # how long watch waits for a cut CSV/JSONL to end in a newline
+    max_member_mb: Positive = 512                 # an archive member larger than this is quarantined
+    max_compression_ratio: Positive = 200         # an archive member inflating more than this is quarantined
 
 
-class Templates(BaseModel):
+class Templates(Section):
     path: Path = Path("templates")
 
 
-class Money(BaseModel):
+class Money(Section):
     base_currency: str = "RON"
     fx: dict[str, float] = {"EUR": 4.97}
 
+    _base = field_validator("base_currency")(check.currency)
+    _fx = field_validator("fx")(check.fx)
 
-class Segments(BaseModel):
+
+class Segments(Section):
     major_donor_threshold: float = 5000
     fiscal_year_start_month: int = Field(1, ge=1, le=12)
 
+    _threshold = field_validator("major_donor_threshold")(check.positive)
 
-class Compose(BaseModel):
-    frequency_cap: int = 2
-    frequency_window_days: int = 7
+
+class Compose(Section):
+    frequency_cap: Count = 2
+    frequency_window_days: Count = 7
     send_time: str = "best"               # best | now | HH:MM (local)
     send_window: str = "09:00-18:00"      # local working-day window when a contact has no best hour
 
+    _send_time = field_validator("send_time")(check.send_time)
+    _send_window = field_validator("send_window")(check.send_window)
 
-class Smtp(BaseModel):
+
+class Smtp(Section):
     host: str = "127.0.0.1"
-    port: int = 25
+    port: Port = 25
     username: str = ""
     password: SecretStr = SecretStr("")
-    security: str = "none"                # none | starttls | tls
-    concurrency: int = 8
-    rate_per_second: float = 50
-    max_attempts: int = 5
-    soft_bounce_limit: int = 3
+    security: Literal["none", "starttls", "tls"] = "none"
+    concurrency: Count = 8
+    rate_per_second: Positive = 50
+    max_attempts: Count = 5
+    soft_bounce_limit: Count = 3
     from_name: str = ""                   # default: organisation.name
     reply_to: str = ""                    # default: organisation.email
     return_path: str = ""                 # default: organisation.email
-    timeout_seconds: float = 30
+    timeout_seconds: Positive = 30
+
+    _addresses = field_validator("reply_to", "return_path")(check.optional_email)
 
 
-class Tracking(BaseModel):
-    sla_hours: float = 24
-    attribution_days: int = 7
+class Tracking(Section):
+    sla_hours: Positive = 24
+    attribution_days: Count = 7
     business_hours: bool = False          # count the SLA in working hours only
     holidays_country: str = "RO"
     workday_start: time = time(9, 0)      # working hours when business_hours is on
     workday_end: time = time(17, 0)
-    reply_clock_skew_hours: float = 24    # an email reply naming our Message-ID counts even this early
+    reply_clock_skew_hours: NonNegativeFloat = 24   # an email reply naming our Message-ID counts even this early
+
+    @model_validator(mode="after")
+    def _working_day(self):
+        if self.workday_start >= self.workday_end:
+            raise ValueError(f"workday_start {self.workday_start:%H:%M} must be before workday_end "
+                             f"{self.workday_end:%H:%M}")
+        return self
 
 
-class Tokens(BaseModel):
+class Tokens(Section):
     secret: SecretStr = SecretStr("")     # env LEGATURA_TOKENS__SECRET; signs unsubscribe links
-    unsubscribe_days: int = 60            # how long an unsubscribe / confirmation link stays valid
+    unsubscribe_days: Count = 60          # how long an unsubscribe / confirmation link stays valid
 
 
-class Sms(BaseModel):
+class Sms(Section):
     base_url: str = ""                    # a Twilio-compatible Messages API, e.g. https://api.twilio.com
     account_sid: str = ""
     from_number: str = ""
-    rate_per_second: float = 10
+    rate_per_second: Positive = 10
     token: SecretStr = SecretStr("")      # env LEGATURA_SMS__TOKEN; also checks Twilio webhook signatures
 
+    _url = field_validator("base_url")(check.optional_url)
+    _from = field_validator("from_number")(check.optional_phone)
 
-class Receive(BaseModel):
+
+class Receive(Section):
     host: str = "127.0.0.1"
-    port: int = 8787
+    port: Port = 8787
     public_url: str = ""                  # the URL Twilio and other senders use (a proxy rewrites the host)
     secret: SecretStr = SecretStr("")     # env LEGATURA_RECEIVE__SECRET; signs /events/<channel> requests
-    max_connections: int = 64
-    request_timeout_seconds: float = 10
+    max_connections: Count = 64
+    request_timeout_seconds: Positive = 10
+
+    _url = field_validator("public_url")(check.optional_url)
 
 
-class Web(BaseModel):
+class Web(Section):
     host: str = "127.0.0.1"
-    port: int = 8788
+    port: Port = 8788
 
 
-class Serve(BaseModel):
-    ingest_every_minutes: float = 5
+class Serve(Section):
+    ingest_every_minutes: Positive = 5
     segment_cron: str = "0 2 * * *"
-    send_every_minutes: float = 1
+    send_every_minutes: Positive = 1
+
+    _cron = field_validator("segment_cron")(check.cron)
 
 
-class Alerts(BaseModel):
+class Alerts(Section):
     staff_email: str = ""
-    warn_before_hours: float = 4
+    warn_before_hours: NonNegativeFloat = 4
+
+    _email = field_validator("staff_email")(check.optional_email)
 
 
 def user_state_dir() -> Path:
@@ -137,15 +198,15 @@ def user_state_dir() -> Path:
     return root / "legatura" / "prefect"
 
 
-class Prefect(BaseModel):
-    mode: str = "local-server"            # local-server | ephemeral | external (use PREFECT_API_URL)
+class Prefect(Section):
+    mode: Literal["local-server", "ephemeral", "external"] = "local-server"   # external: use PREFECT_API_URL
     state_dir: Path = Field(default_factory=user_state_dir)   # the local server's home, pid and log
-    startup_timeout_seconds: float = 120
-    idle_minutes: float = 30              # the local server stops itself after this long unused (0: never)
+    startup_timeout_seconds: Positive = 120
+    idle_minutes: NonNegativeFloat = 30   # the local server stops itself after this long unused (0: never)
 
 
 class Settings(BaseSettings):
-    """Every setting of legatura; see legatura.toml.example for each key."""
+    """Every setting of legatura (`legatura config` lists each key, its value and where it came from)."""
 
     model_config = SettingsConfigDict(
         env_prefix="LEGATURA_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -185,69 +246,76 @@ class Settings(BaseSettings):
         return {d.strip().lower() for d in self.organisation.domains}
 
 
-def _from_env(env: dict) -> dict[str, Any]:
-    """LEGATURA_<SECTION>__<KEY>=value as a nested dict; JSON values ([..], {..}) are decoded."""
-    nested: dict[str, Any] = {}
-    for name, value in env.items():
-        if not name.upper().startswith("LEGATURA_") or "__" not in name or name.upper() == "LEGATURA_CONFIG":
-            continue
-        parts = name[len("LEGATURA_"):].lower().split("__")
-        if value.strip()[:1] in ("[", "{"):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                pass
-        node = nested
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return nested
+SECRETS = {("smtp", "password"), ("tokens", "secret"), ("sms", "token"), ("receive", "secret")}
 
 
-def _merge(base: dict, over: dict) -> dict:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist (from --config or LEGATURA_CONFIG)")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    for section, key in sorted(SECRETS):
+        if key in (data.get(section) or {}):
+            raise ConfigError(f"{path}: [{section}] {key} must not be in the file; "
+                              f"set env LEGATURA_{section.upper()}__{key.upper()} instead")
+    return data
 
 
 def load_settings(config_path: str | os.PathLike | None = None, env: dict | None = None) -> Settings:
     """Read legatura.toml (or --config / LEGATURA_CONFIG) and the LEGATURA_* environment."""
+    return load_with_origins(config_path, env)[0]
+
+
+def load_with_origins(config_path: str | os.PathLike | None = None,
+                      env: dict | None = None) -> tuple[Settings, dict[str, str]]:
+    """The settings and, for every key given, where it came from (the file's path or `env NAME`)."""
     env = os.environ if env is None else env
     explicit = config_path or env.get("LEGATURA_CONFIG")
     path = Path(explicit) if explicit else Path(DEFAULT_CONFIG_FILE)
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    elif explicit:
-        raise ConfigError(f"config file {path} does not exist (from --config or LEGATURA_CONFIG)")
-    for secret_section in ("smtp", "tokens", "sms", "receive"):
-        for key in ("password", "secret", "token"):
-            if key in data.get(secret_section, {}):
-                raise ConfigError(
-                    f"{path}: [{secret_section}] {key} must not be in the file; "
-                    f"set env LEGATURA_{secret_section.upper()}__{key.upper()} instead"
-                )
-    from_env = _from_env(env)
-    data = _merge(data, from_env)
+    data = _read_file(path, bool(explicit))
+    from_env, env_names = sources.from_env(env)
+    origins = {**sources.origins_of(data, str(path)), **env_names}
     try:
-        settings = Settings(**data)
+        settings = Settings(**sources.merge(data, from_env))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"{path if path.exists() else 'environment'}: setting {where}: {first['msg']} "
-            f"(file key [{where.rsplit('.', 1)[0]}] or env LEGATURA_{where.upper().replace('.', '__')})"
-        ) from exc
+        raise ConfigError(sources.explain(exc, origins, Settings)) from None
+    _check_mappings(settings, origins)
+    if settings.tracking.business_hours:   # the holidays package is imported only when the SLA needs it
+        try:
+            check.holidays_country(settings.tracking.holidays_country)
+        except ValueError as exc:
+            raise ConfigError(f"{sources.origin_of('tracking.holidays_country', origins)}: setting "
+                              f"tracking.{exc}") from None
     if explicit and path.parent != Path("."):
         settings = _relative_to(settings, path.parent, from_env)
-    return settings
+    return settings, origins
+
+
+def _check_mappings(settings: Settings, origins: dict[str, str]) -> None:
+    """Every [mappings.<name>] is checked at start-up: a broken one is a config error, not a quarantined file."""
+    if not settings.mappings:
+        return
+    import re
+
+    from legatura.transforms.channels import PRESETS
+    from legatura.transforms.channels.mapping import MappingError, validate
+
+    for name, section in settings.mappings.items():
+        source = sources.origin_of(f"mappings.{name}", origins)
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise ConfigError(f"{source}: [mappings.{name}]: a mapping's name is also its channel and "
+                              "landing/<name>/ folder: use letters, digits, _ and - only")
+        if name in PRESETS:
+            raise ConfigError(f"{source}: [mappings.{name}]: {name} is a preset's name; call the mapping "
+                              "something else (its name is the channel --channel and landing/<name>/ use)")
+        try:
+            validate(name, section)
+        except MappingError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
 
 PATH_KEYS = (("warehouse", "path"), ("warehouse", "snapshot"), ("landing", "path"), ("templates", "path"),

@@ -31,6 +31,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from legatura.flows.config import Settings
+from legatura.transforms.errors import LegaturaError
 
 UTC = timezone.utc
 
@@ -48,7 +49,7 @@ CHANNELS = ("email", "stripe", "paypal", "mailchimp", "forms", "eventbrite", "tw
 MARKER = ".legatura-demo"
 
 
-class DemoError(Exception):
+class DemoError(LegaturaError):
     """The demo cannot run in the folder it was given."""
 
 

@@ -16,7 +16,7 @@ from legatura.transforms.canonical import KEYS, LIAISON, PARTY, conform
 from legatura.transforms.channels import PRESETS, QUARANTINE_SCHEMA, ParseResult, UnknownChannel, preset_module
 from legatura.transforms.text import row_hash, shown_name
 from legatura.transforms.validate import validate_frames
-from legatura.warehouse.db import fetch_one, query_frame
+from legatura.warehouse.db import Interrupted, fetch_one, is_interrupt, query_frame, rollback
 
 # warehouse table and column for each canonical frame
 TARGET = {
@@ -173,7 +173,12 @@ def _load_batch(con, batch: list[tuple[int, _Unit]], settings: Settings) -> list
         resolve_cut_rows(con, [(str(unit.path), unit.summary.channel, unit.raw) for _, unit in batch])
         con.execute("COMMIT")
         return [(index, unit.summary) for index, unit in batch]
-    except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - nothing half-written, run goes on
+    except BaseException as exc:  # noqa: BLE001 - nothing half-written, run goes on
+        if is_interrupt(exc):  # Ctrl-C is no fault of the file: nothing of the batch kept, nothing quarantined
+            raise Interrupted(committed=not rollback(con)) from exc
+        if not isinstance(exc, (Exception, pl.exceptions.PanicException)):
+            rollback(con)
+            raise
         con.execute("ROLLBACK")
         if len(batch) > 1:
             return [result for item in batch for result in _load_batch(con, [item], settings)]

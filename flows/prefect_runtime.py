@@ -28,6 +28,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from legatura.transforms.errors import LegaturaError
+
 QUIET_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -44,7 +46,7 @@ PORT_IN_USE = 98          # the supervisor's exit status when its port was taken
 PORT_TRIES = 4
 
 
-class PrefectUnavailable(Exception):
+class PrefectUnavailable(LegaturaError):
     """The local Prefect server could not be started or reached."""
 
 

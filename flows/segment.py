@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 from legatura.flows import progress
 from legatura.flows.config import Settings, load_settings
+from legatura.transforms.errors import LegaturaError
 from legatura.transforms.segments import segment_name_problem, segment_parameters
 from legatura.warehouse.db import SQL_ROOT, open_for_write, put_settings
 from prefect import flow, get_run_logger
@@ -54,7 +55,7 @@ MEMBERSHIP_STEPS = (
 )
 
 
-class SegmentError(Exception):
+class SegmentError(LegaturaError):
     """Segments could not be computed at all (a single broken segment file is a SegmentFailure instead)."""
 
 

@@ -102,3 +102,102 @@ def test_reader_holding_the_snapshot_does_not_stop_a_writer(settings):
     fresh = duckdb.connect(str(paths.snapshot), read_only=True)
     assert fresh.execute("SELECT count(*) FROM contacts").fetchone()[0] == 2
     fresh.close()
+
+
+# --- migrations (issue 9, finding 10): checksums, and one schema for old and new warehouses
+
+import hashlib  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+MIGRATIONS = Path(db.SQL_ROOT) / "migrations"
+LANDED = Path(__file__).parent / "data" / "migrations"
+
+
+def _schema(con) -> dict[str, list]:
+    """Every table's columns (order, type, nullability, default) and constraints, to compare two warehouses."""
+    return {
+        "columns": con.execute(
+            "SELECT table_name, column_index, column_name, data_type, is_nullable, column_default "
+            "FROM duckdb_columns() WHERE schema_name = 'main' AND NOT internal "
+            "AND table_name IN (SELECT table_name FROM duckdb_tables()) ORDER BY ALL").fetchall(),
+        "constraints": con.execute(
+            "SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints() "
+            "WHERE schema_name = 'main' AND table_name <> 'schema_migrations' ORDER BY ALL").fetchall(),
+        "views": con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY ALL").fetchall(),
+    }
+
+
+def _old_warehouse(path, files: list[tuple[str, Path]]):
+    """A warehouse as the code of its day built it: schema_migrations without checksums, files as they were."""
+    con = duckdb.connect(str(path))
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE schema_migrations (version VARCHAR PRIMARY KEY, "
+                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+    for version, file in files:
+        con.execute(file.read_text(encoding="utf-8"))
+        con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [version])
+    for view in sorted((Path(db.SQL_ROOT) / "views").glob("*.sql")):   # its views, where they bind
+        try:
+            con.execute(view.read_text(encoding="utf-8"))
+        except duckdb.Error:
+            pass
+    assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone()[0] > 5
+    return con
+
+
+# the order each kind of warehouse applied its migrations in: 005 landed before 003
+FIRST_LANDED = [("001_core", LANDED / "001_core.landed.sql"), ("005_tracking", LANDED / "005_tracking.landed.sql"),
+                ("003_segments", MIGRATIONS / "003_segments.sql")]
+AFTER_007B00E = [("001_core", MIGRATIONS / "001_core.sql"), ("003_segments", MIGRATIONS / "003_segments.sql"),
+                 ("005_tracking", LANDED / "005_tracking.007b00e.sql")]
+LATER = [("006_contact_records", MIGRATIONS / "006_contact_records.sql"),
+         ("007_ignored_records", MIGRATIONS / "007_ignored_records.sql")]
+
+
+@pytest.mark.parametrize("history", [FIRST_LANDED, FIRST_LANDED + LATER, AFTER_007B00E + LATER,
+                                     FIRST_LANDED + LATER + [("020_messaging", MIGRATIONS / "020_messaging.sql")]],
+                         ids=["first-landed", "first-landed+006-007", "007b00e+006-007", "first-landed+020"])
+def test_old_warehouse_migrates_to_the_schema_of_a_new_one(tmp_path, history):
+    fresh = db.connect(tmp_path / "fresh.duckdb")
+    db.migrate(fresh)
+    old = _old_warehouse(tmp_path / "old.duckdb", history)
+    assert _schema(old)["constraints"] != _schema(fresh)["constraints"]   # the drift this fixes
+    old.execute("INSERT INTO interactions (interaction_id, channel, direction, kind, occurred_at) "
+                "VALUES ('sms:SM1', 'sms', 'inbound', 'message', '2026-11-30 10:00+00')")
+    old.execute("INSERT INTO message_responses VALUES ('m1', 'sms:SM1', '2026-11-30 10:00+00', 'same_channel')")
+    db.migrate(old)
+    assert _schema(old) == _schema(fresh)
+    assert old.execute("SELECT interaction_id FROM interactions").fetchall() == [("sms:SM1",)]
+    assert old.execute("SELECT message_id FROM message_responses").fetchall() == [("m1",)]
+    # every applied file now has today's checksum, recorded after 008 fixed the drift
+    sums = dict(old.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+    assert sums == {p.stem: db.checksum(p) for p in sorted(MIGRATIONS.glob("*.sql"))}
+    assert db.migrate(old) == []
+
+
+def test_checksums_are_recorded_and_a_changed_migration_is_refused(tmp_path, monkeypatch):
+    con = db.connect(tmp_path / "w.duckdb")
+    db.migrate(con)
+    sums = dict(con.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+    core = MIGRATIONS / "001_core.sql"
+    assert sums["001_core"] == hashlib.sha256(core.read_bytes()).hexdigest()
+    edited = tmp_path / "sql"
+    for folder in ("migrations", "views"):
+        (edited / folder).mkdir(parents=True)
+        for file in (Path(db.SQL_ROOT) / folder).glob("*.sql"):
+            (edited / folder / file.name).write_bytes(file.read_bytes())
+    (edited / "migrations" / "005_tracking.sql").write_text(
+        (MIGRATIONS / "005_tracking.sql").read_text() + "\n-- an edit after landing\n")
+    monkeypatch.setattr(db, "SQL_ROOT", edited)
+    with pytest.raises(db.MigrationChanged, match=r"^warehouse/migrations/005_tracking.sql has changed since it "
+                                                  r"was applied to this warehouse .*never edited"):
+        db.migrate(con)
+
+
+def test_landed_migrations_are_never_edited():
+    """tests/data/migrations/landed.sha256 lists every migration on main: none may change (add a new file)."""
+    for line in (LANDED / "landed.sha256").read_text().splitlines():
+        digest, name = line.split()
+        assert db.checksum(MIGRATIONS / name) == digest, f"{name} was edited after it landed"

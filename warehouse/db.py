@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -12,12 +13,17 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+from legatura.transforms.errors import LegaturaError
 
 SQL_ROOT = Path(str(resources.files("legatura.warehouse")))
 
 
-class WarehouseError(Exception):
+class WarehouseError(LegaturaError):
     """The warehouse file cannot be opened, migrated or written."""
+
+
+class MigrationChanged(WarehouseError):
+    """A migration file differs from the one this warehouse applied (landed migrations are never edited)."""
 
 
 class WarehouseBusy(WarehouseError):
@@ -100,30 +106,77 @@ def connect(db_path: Path, read_only: bool = False, timeout: float = 60.0,
     return con
 
 
+def is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C, also as DuckDB reports it: SIGINT during a query becomes RuntimeError('Query interrupted')."""
+    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, RuntimeError) and str(exc) == "Query interrupted")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a write; `committed` when it came as the last transaction had already committed."""
+
+    def __init__(self, committed: bool = False):
+        super().__init__("committed" if committed else "rolled back")
+        self.committed = committed
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> bool:
+    """Roll back the open transaction; False when none was open (an interrupted COMMIT had finished)."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.TransactionException:
+        return False
+    return True
+
+
 def _sql_files(folder: str) -> list[Path]:
     return sorted((SQL_ROOT / folder).glob("*.sql"))
 
 
+def checksum(path: Path) -> str:
+    """sha256 of a migration file's text (line endings folded, so a Windows checkout reads the same)."""
+    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply pending migrations in order, then (re)create every view; returns the migrations applied."""
+    """Apply pending migrations in order, then (re)create every view; returns the migrations applied.
+
+    Each applied file's sha256 is kept in schema_migrations; a landed file that has changed since is refused
+    (MigrationChanged), since this warehouse was built by what the file said then."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        " version VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), checksum VARCHAR)"
     )
-    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    if not fetch_one(con, "SELECT 1 FROM duckdb_columns() WHERE table_name = 'schema_migrations' "
+                          "AND column_name = 'checksum' AND schema_name = 'main'"):
+        # a warehouse from before checksums: its rows get theirs below, once every pending migration ran
+        con.execute("ALTER TABLE schema_migrations ADD COLUMN checksum VARCHAR")
+    done = dict(con.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+    files = {path.stem: (path, checksum(path)) for path in _sql_files("migrations")}
+    for version, (path, now) in files.items():
+        if done.get(version) not in (None, now):
+            raise MigrationChanged(
+                f"warehouse/migrations/{path.name} has changed since it was applied to this warehouse "
+                f"(sha256 {done[version][:12]}… then, {now[:12]}… now): a landed migration is never edited; "
+                f"restore it (git checkout -- warehouse/migrations/{path.name}) and put the change in a new "
+                "migration")
     applied = []
-    for path in _sql_files("migrations"):
-        if path.stem in done:
+    for version, (path, now) in files.items():
+        if version in done:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(path.read_text(encoding="utf-8"))
-            con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [path.stem])
+            con.execute("INSERT INTO schema_migrations (version, checksum) VALUES (?, ?)", [version, now])
             con.execute("COMMIT")
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
             raise WarehouseError(f"migration {path.name} failed: {exc}") from exc
-        applied.append(path.stem)
+        applied.append(version)
+    unsummed = [(now, version) for version, (path, now) in files.items() if version in done and not done[version]]
+    if unsummed:
+        # only now: 008 has brought tables made by the first texts of 001_core and 005_tracking to today's shape,
+        # so today's files describe this warehouse
+        con.executemany("UPDATE schema_migrations SET checksum = ? WHERE version = ? AND checksum IS NULL", unsummed)
     for path in _sql_files("views"):
         try:
             con.execute(path.read_text(encoding="utf-8"))
@@ -142,14 +195,24 @@ def open_for_write(db_path: Path, what: str, lock_timeout: float = 600.0,
     """
     with write_lock(db_path, what, lock_timeout, notify):
         con = connect(db_path, timeout=lock_timeout, notify=notify)
+        interrupted: BaseException | None = None
         try:
             migrate(con)
-            yield con
+            try:
+                yield con
+            except BaseException as exc:
+                if not is_interrupt(exc):
+                    raise
+                # Ctrl-C: the unfinished transaction goes; what earlier batches committed is published below
+                rollback(con)
+                interrupted = exc
             con.execute("CHECKPOINT")
         finally:
             con.close()
         if snapshot_path is not None:
             publish_snapshot(db_path, snapshot_path)
+        if interrupted is not None:
+            raise interrupted if isinstance(interrupted, KeyboardInterrupt) else Interrupted() from interrupted
 
 
 def publish_snapshot(db_path: Path, snapshot_path: Path) -> Path:

@@ -5,6 +5,7 @@ import importlib
 from dataclasses import dataclass, field
 
 import polars as pl
+from legatura.transforms.errors import LegaturaError
 
 PRESETS = (
     "email", "stripe", "paypal", "mailchimp", "forms",
@@ -14,7 +15,7 @@ PRESETS = (
 QUARANTINE_SCHEMA = {"line_or_key": pl.String, "reason": pl.String, "raw": pl.String}
 
 
-class UnknownChannel(Exception):
+class UnknownChannel(LegaturaError):
     """No preset or [mappings.<name>] section has this name."""
 
 

@@ -29,9 +29,11 @@ Headers match ignoring case, diacritics (so cedilla ş ţ too), repeated spaces 
 """
 from __future__ import annotations
 
+import difflib
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from babel.numbers import list_currencies
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.channels.forms import (
     guess_time_format,
@@ -40,6 +42,7 @@ from legatura.transforms.channels.forms import (
     requests_from_fields,
     ticked,
 )
+from legatura.transforms.errors import LegaturaError
 from legatura.transforms.text import (
     normalise_email,
     normalise_phones,
@@ -69,7 +72,7 @@ CONSENT_FIELDS = ("consent", "consent_email", "consent_sms")
 YES = ["da", "yes", "true", "1", "x", "y", "d", "lunar", "monthly", "recurent", "recurring"]
 
 
-class MappingError(Exception):
+class MappingError(LegaturaError):
     """A [mappings.<name>] section of legatura.toml cannot read this file."""
 
 
@@ -97,8 +100,10 @@ def check_mapping(name: str, mapping: dict[str, Any]) -> tuple[str, dict[str, st
                    "columns": {**flat, **dict(mapping.get("columns") or mapping.get("mapping") or {})}}
     unknown = sorted(set(mapping) - KEYS)
     if unknown:
-        raise MappingError(f"[mappings.{name}] has unknown keys {unknown}; the keys are {sorted(KEYS)} "
-                           "(see docs/mappings.md)")
+        close = difflib.get_close_matches(str(unknown[0]), KEYS, n=1)
+        raise MappingError(f"[mappings.{name}] has unknown keys {unknown}; "
+                           + (f"did you mean {close[0]}? " if close else "")
+                           + f"the keys are {sorted(KEYS)} (see docs/mappings.md)")
     if mapping.get("preset") not in (None, "forms"):
         raise MappingError(f"[mappings.{name}] preset = {mapping['preset']!r}: only \"forms\" can be extended; "
                            "use target = \"donations\", \"contacts\" or \"interactions\"")
@@ -111,8 +116,9 @@ def check_mapping(name: str, mapping: dict[str, Any]) -> tuple[str, dict[str, st
     target = _target(name, mapping, set(columns.values()))
     wrong = sorted({f for f in columns.values() if f not in FIELDS[target]})
     if wrong:
+        close = difflib.get_close_matches(str(wrong[0]), FIELDS[target], n=1)
         raise MappingError(f"[mappings.{name}.columns] fields {wrong} mean nothing for target {target}; "
-                           f"use {sorted(FIELDS[target])}")
+                           + (f"did you mean {close[0]!r}? " if close else "") + f"use {sorted(FIELDS[target])}")
     fields = set(columns.values())
     if len(fields & TIME_FIELDS) > 1:
         raise MappingError(f"[mappings.{name}.columns] maps more than one time column "
@@ -133,6 +139,54 @@ def check_mapping(name: str, mapping: dict[str, Any]) -> tuple[str, dict[str, st
             raise MappingError(f"[mappings.{name}.{field}] empty_means = {options['empty_means']!r}: only "
                                "\"unknown\" is allowed (an empty answer is no choice, never an opt-out)")
     return target, columns
+
+
+TEXT_KEYS = ("match", "timestamp_format", "method", "key", "channel", "kind", "timestamp_column")
+CONSENT_KEYS = {"true_values", "false_values", "empty_means"}
+
+
+def validate(name: str, mapping: dict[str, Any]) -> None:
+    """Check a [mappings.<name>] section before any file is read; a MappingError names the key to fix."""
+    check_mapping(name, mapping)
+    for key in TEXT_KEYS:
+        if key in mapping and not (isinstance(mapping[key], str) and mapping[key].strip()):
+            raise MappingError(f"[mappings.{name}] {key} must be a non-empty text")
+    for table in ("columns", "mapping"):
+        for header, field in (mapping.get(table) or {}).items():
+            if not isinstance(field, str):
+                raise MappingError(f"[mappings.{name}.{table}] {header!r} = {field!r}: a field name in quotes")
+    if "timestamp_format" in mapping and "%" not in mapping["timestamp_format"]:
+        raise MappingError(f"[mappings.{name}] timestamp_format = {mapping['timestamp_format']!r} is no strptime "
+                           "format; write it like \"%d.%m.%Y %H:%M\"")
+    if "timezone" in mapping:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(str(mapping["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise MappingError(f"[mappings.{name}] timezone = {mapping['timezone']!r}: no time zone has this name "
+                               "(use an IANA name such as Europe/Bucharest)") from None
+    if "decimal_comma" in mapping and not isinstance(mapping["decimal_comma"], bool):
+        raise MappingError(f"[mappings.{name}] decimal_comma must be true or false")
+    currency = mapping.get("currency")
+    if currency is not None and not (isinstance(currency, str) and currency.upper() in list_currencies()):
+        raise MappingError(f"[mappings.{name}] currency = {currency!r}: use an ISO 4217 code such as RON or EUR")
+    if mapping.get("direction", "inbound") not in ("inbound", "outbound"):
+        raise MappingError(f"[mappings.{name}] direction = {mapping['direction']!r}: use inbound or outbound")
+    for field in CONSENT_FIELDS:
+        options = mapping.get(field)
+        if options is None:
+            continue
+        if not isinstance(options, dict):
+            raise MappingError(f"[mappings.{name}] {field} must be a table ([mappings.{name}.{field}])")
+        unknown = sorted(set(options) - CONSENT_KEYS)
+        if unknown:
+            raise MappingError(f"[mappings.{name}.{field}] has unknown keys {unknown}; the keys are "
+                               f"{sorted(CONSENT_KEYS)}")
+        for key in ("true_values", "false_values"):
+            values = options.get(key, [])
+            if not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
+                raise MappingError(f"[mappings.{name}.{field}] {key} must be a list of answers in quotes")
 
 
 def _resolve_headers(name: str, columns: dict[str, str], file_columns: list[str], source: str,
