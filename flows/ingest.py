@@ -9,7 +9,7 @@ import duckdb
 from legatura.flows.config import Settings
 from legatura.flows.discover import SourceFile, batches, discover
 from legatura.flows.load import FileSummary, ingest_files, record_unreadable
-from legatura.flows.track import TrackSummary, compute_response_times_task
+from legatura.flows.track import TrackSummary, bring_tracking_up_to_date_task
 from legatura.warehouse.db import open_for_write
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -28,7 +28,7 @@ class IngestResult:
     """Per-file summaries of one ingest run, with totals for the CLI."""
 
     files: list[FileSummary]
-    tracking: TrackSummary | None = None   # the response-time headline when ingest also ran tracking
+    tracking: TrackSummary | None = None   # what tracking recomputed, when it was behind the warehouse
 
     @property
     def failed(self) -> list[FileSummary]:
@@ -71,8 +71,8 @@ def ingest_flow(paths: list[Path], settings: Settings, channel: str | None = Non
                 progress: Callable[[FileSummary], None] | None = None,
                 notify: Callable[[str], None] | None = None, track: bool = True,
                 on_discovered: Callable[[int], None] | None = None) -> IngestResult:
-    """Take the write lock, ingest every file (a task per batch of files), update response times when
-    anything new arrived, publish the analysts' snapshot."""
+    """Take the write lock, ingest every file (a task per batch of files), bring response times up to date
+    when tracking is behind the warehouse, publish the analysts' snapshot."""
     sources = discover(paths, settings, channel)
     if on_discovered:
         on_discovered(len(sources))
@@ -82,7 +82,7 @@ def ingest_flow(paths: list[Path], settings: Settings, channel: str | None = Non
         for batch in batches(sources):
             summaries.extend(ingest_batch_task(con, batch, settings, progress))
         result = IngestResult(summaries)
-        if track and result.totals()["rows_ingested"]:
-            # new interactions can answer requests or respond to our messages: keep the views current
-            result.tracking = compute_response_times_task(con, settings)
+        if track:
+            # by the watermark, not by what this run loaded: a run that crashed before tracking is mended here
+            result.tracking = bring_tracking_up_to_date_task(con, settings)
     return result

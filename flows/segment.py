@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 from legatura.flows.config import Settings
+from legatura.flows.track import bring_tracking_up_to_date
 from legatura.transforms.segments import segment_name_problem, segment_parameters
 from legatura.warehouse.db import SQL_ROOT, open_for_write, put_settings
 from prefect import flow, get_run_logger
@@ -249,6 +250,7 @@ def segment_warehouse(settings: Settings, as_of: date, segments_dir: Path | None
     with open_for_write(settings.warehouse.path, "legatura segment",
                         lock_timeout=settings.warehouse.lock_timeout_seconds, notify=notify,
                         snapshot_path=settings.warehouse.snapshot) as con:
+        bring_tracking_up_to_date(con, settings)   # every writing command mends tracking that fell behind
         return compute_segments(con, settings, as_of, segments_dir)
 
 
