@@ -78,7 +78,8 @@ def ingest_flow(paths: list[Path], settings: Settings, channel: str | None = Non
         on_discovered(len(sources))
     summaries: list[FileSummary] = []
     with open_for_write(settings.warehouse.path, "legatura ingest", settings.warehouse.lock_timeout_seconds,
-                        notify, snapshot_path=settings.warehouse.snapshot) as con:
+                        notify, snapshot_path=settings.warehouse.snapshot,
+                        snapshot_min_seconds=settings.warehouse.snapshot_min_seconds) as con:
         for batch in batches(sources):
             summaries.extend(ingest_batch_task(con, batch, settings, progress))
         result = IngestResult(summaries)

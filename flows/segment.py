@@ -249,7 +249,8 @@ def segment_warehouse(settings: Settings, as_of: date, segments_dir: Path | None
     """Take the write lock, compute segments, publish the snapshot (readers of the snapshot never block this)."""
     with open_for_write(settings.warehouse.path, "legatura segment",
                         lock_timeout=settings.warehouse.lock_timeout_seconds, notify=notify,
-                        snapshot_path=settings.warehouse.snapshot) as con:
+                        snapshot_path=settings.warehouse.snapshot,
+                        snapshot_min_seconds=settings.warehouse.snapshot_min_seconds) as con:
         bring_tracking_up_to_date(con, settings)   # every writing command mends tracking that fell behind
         return compute_segments(con, settings, as_of, segments_dir)
 

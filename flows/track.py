@@ -252,5 +252,6 @@ def track_flow(settings: Settings) -> TrackSummary:
     """Bring response times in both directions up to date and publish the analysts' snapshot."""
     with open_for_write(settings.warehouse.path, "legatura track",
                         lock_timeout=settings.warehouse.lock_timeout_seconds,
-                        snapshot_path=settings.warehouse.snapshot) as con:
+                        snapshot_path=settings.warehouse.snapshot,
+                        snapshot_min_seconds=settings.warehouse.snapshot_min_seconds) as con:
         return update_response_times_task(con, settings)
