@@ -9,17 +9,22 @@ CREATE OR REPLACE TEMP TABLE scoped_own_messages AS
 select m.* from tracking_messages m semi join tracking_scope s using (contact_id);
 
 -- grain: one row per interaction of a contact in scope, new without a contact, or recording one of
--- their messages
+-- their messages; their rows are found over narrow columns first, then fetched whole in one scan
 CREATE OR REPLACE TEMP TABLE scoped_interactions AS
-select i.*
-from tracking_interactions i
-where i.contact_id in (select contact_id from tracking_scope)
-   or i.interaction_id in (select interaction_id from interactions
-                           where contact_id is null
-                             and ingested_at > (select interactions_until from tracking_since))
-   or (i.direction = 'outbound' and i.message_id in (select message_id from scoped_own_messages))
-   or (i.direction = 'outbound' and i.channel = 'email'
-       and i.external_id in (select smtp_message_id from scoped_own_messages));
+with wanted as (
+    select i.rowid as source_row from interactions i semi join tracking_scope s using (contact_id)
+    union
+    select rowid from interactions
+    where contact_id is null and ingested_at > (select interactions_until from tracking_since)
+    union
+    select i.rowid from interactions i semi join scoped_own_messages m on i.message_id = m.message_id
+    where i.direction = 'outbound'
+    union
+    select i.rowid from interactions i semi join scoped_own_messages m on i.external_id = m.smtp_message_id
+    where i.direction = 'outbound' and i.channel = 'email'
+)
+
+select i.* exclude (source_row) from tracking_interactions i semi join wanted w using (source_row);
 
 -- grain: one row per message of a contact in scope, or named by an outbound interaction of theirs
 CREATE OR REPLACE TEMP TABLE scoped_messages AS

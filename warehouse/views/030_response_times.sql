@@ -49,10 +49,10 @@ CREATE OR REPLACE VIEW tracking_messages AS
 select message_id, contact_id, channel, sent_at, smtp_message_id, is_marketing
 from messages;
 
--- grain: one row per interaction (the columns matching reads)
+-- grain: one row per interaction (the columns matching reads, and the row's place for a scoped fetch)
 CREATE OR REPLACE VIEW tracking_interactions AS
 select interaction_id, contact_id, channel, direction, kind, occurred_at, external_id, in_reply_to,
-       "references", is_auto_reply, awaits_answer, message_id
+       "references", is_auto_reply, awaits_answer, message_id, rowid as source_row
 from interactions;
 
 -- grain: one row per gift (the columns matching reads)
@@ -111,7 +111,10 @@ same_channel as (
     select s.message_id, i.interaction_id as response_id, i.occurred_at as responded_at,
            'same_channel' as response_kind, 2 as preference
     from (select * from sent where channel <> 'email') s
-    asof join (select interaction_id, contact_id, channel, occurred_at from inbound where channel <> 'email') i
+    -- one candidate per instant (the smallest id): an asof join picks among ties at random
+    asof join (select min(interaction_id) as interaction_id, contact_id, channel, occurred_at
+               from inbound where channel <> 'email'
+               group by contact_id, channel, occurred_at) i
         on s.contact_id = i.contact_id and s.channel = i.channel and s.sent_at < i.occurred_at
     where i.occurred_at <= s.sent_at + to_seconds((select attribution_seconds from tracking_parameters))
 ),
@@ -121,8 +124,9 @@ gifts as (
     select s.message_id, d.donation_id as response_id, d.donated_at as responded_at,
            'gift' as response_kind, 3 as preference
     from (select * from sent where is_marketing) s
-    asof join (select donation_id, contact_id, donated_at from tracking_donations
-               where contact_id is not null and amount > amount_refunded) d
+    asof join (select min(donation_id) as donation_id, contact_id, donated_at from tracking_donations
+               where contact_id is not null and amount > amount_refunded
+               group by contact_id, donated_at) d
         on s.contact_id = d.contact_id and s.sent_at < d.donated_at
     where d.donated_at <= s.sent_at + to_seconds((select attribution_seconds from tracking_parameters))
 ),
@@ -201,11 +205,19 @@ answers as (
     select answer_id, contact_id, channel, occurred_at, answer_source from unrecorded_sends
 ),
 
+answer_instants as (
+    -- one answer per contact and instant (the smallest id): an asof join picks among ties at random
+    select contact_id, occurred_at,
+           arg_min(struct_pack(answer_id, channel, answer_source), answer_id) as answer
+    from answers
+    group by contact_id, occurred_at
+),
+
 first_later as (
-    select q.interaction_id, a.answer_id, a.occurred_at as answered_at, a.channel as answer_channel,
-           a.answer_source
+    select q.interaction_id, a.answer.answer_id, a.occurred_at as answered_at, a.answer.channel as answer_channel,
+           a.answer.answer_source
     from requests q
-    asof join answers a on q.contact_id = a.contact_id and q.received_at < a.occurred_at
+    asof join answer_instants a on q.contact_id = a.contact_id and q.received_at < a.occurred_at
 ),
 
 named_request_ids as (
