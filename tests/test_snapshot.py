@@ -125,3 +125,19 @@ def test_watch_publishes_at_most_once_per_min_seconds_and_on_stop(settings, pref
         thread.join(60)
     assert not thread.is_alive()
     assert snapshot_count(settings.warehouse.snapshot, "donations") == 8       # published as it stopped
+
+
+def test_a_command_ends_with_a_current_snapshot_even_when_its_write_deferred_it(settings):
+    from legatura.flows import cli
+
+    settings.warehouse.snapshot_min_seconds = 3600
+    write(settings, rows=1, min_seconds=3600)
+    write(settings, rows=1, min_seconds=3600)   # deferred: published less than an hour ago
+    assert snapshot_count(settings.warehouse.snapshot) == 1
+    saved = cli.state.settings
+    cli.state.settings = settings
+    try:
+        cli._publish_pending_snapshot()          # what the CLI runs as every command ends
+    finally:
+        cli.state.settings = saved
+    assert snapshot_count(settings.warehouse.snapshot) == 2
