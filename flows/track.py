@@ -224,9 +224,9 @@ def _with_headline(con: duckdb.DuckDBPyConnection, summary: TrackSummary) -> Tra
         median_first_response_seconds=row[7], open_requests=row[8], open_requests_breached=row[9])
 
 
-def compute_response_times(con: duckdb.DuckDBPyConnection, settings: Settings) -> TrackSummary:
+def compute_response_times(con: duckdb.DuckDBPyConnection, settings: Settings, headline: bool = True) -> TrackSummary:
     """Recompute every response-time result from the whole warehouse (idempotent), with the headline."""
-    return _track(con, settings, full=True, headline=True)
+    return _track(con, settings, full=True, headline=headline)
 
 
 def update_response_times(con: duckdb.DuckDBPyConnection, settings: Settings) -> TrackSummary:
