@@ -65,10 +65,21 @@ def emit(summary: object, as_json: bool, lines: list[str]) -> None:
 
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     config: Annotated[Optional[Path], typer.Option("--config", help="legatura.toml to read (env LEGATURA_CONFIG).")] = None,
 ) -> None:
     """Every command reads legatura.toml in the working directory unless --config says otherwise."""
     state.config = config
+    ctx.call_on_close(_publish_pending_snapshot)
+
+
+def _publish_pending_snapshot() -> None:
+    """With warehouse.snapshot_min_seconds, a write may leave the snapshot pending: a command ends current."""
+    if state.settings is None or state.settings.warehouse.snapshot_min_seconds <= 0:
+        return   # nothing read the settings (nothing was written), or every write publishes at once
+    from legatura.warehouse import db
+
+    db.publish_pending(state.settings.warehouse.path, state.settings.warehouse.snapshot)
 
 
 @app.command()

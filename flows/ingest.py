@@ -28,7 +28,7 @@ class IngestResult:
     """Per-file summaries of one ingest run, with totals for the CLI."""
 
     files: list[FileSummary]
-    tracking: TrackSummary | None = None   # the response-time headline when ingest also ran tracking
+    tracking: TrackSummary | None = None   # what tracking recomputed, when it was behind the warehouse
 
     @property
     def failed(self) -> list[FileSummary]:
@@ -99,7 +99,7 @@ def ingest_flow(paths: list[str], config: str | None = None, channel: str | None
                 progress.file_done(summary)
             summaries.extend(done)
         result = IngestResult(summaries)
-        if track and result.totals()["rows_ingested"]:
-            # new interactions can answer requests or respond to our messages: keep the views current
-            result.tracking = track_task(config)
+        if track:
+            # by the watermark, not by what this run loaded: a run that crashed before tracking is mended here
+            result.tracking = track_task(config, headline=False)
     return result

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 from legatura.flows import progress
 from legatura.flows.config import Settings, load_settings
+from legatura.flows.track import bring_tracking_up_to_date
 from legatura.transforms.errors import LegaturaError
 from legatura.transforms.segments import segment_name_problem, segment_parameters
 from legatura.warehouse.db import SQL_ROOT, open_for_write, put_settings
@@ -250,7 +251,9 @@ def segment_warehouse(settings: Settings, as_of: date, segments_dir: Path | None
     """Take the write lock, compute segments, publish the snapshot (readers of the snapshot never block this)."""
     with open_for_write(settings.warehouse.path, "legatura segment",
                         lock_timeout=settings.warehouse.lock_timeout_seconds, notify=notify,
-                        snapshot_path=settings.warehouse.snapshot) as con:
+                        snapshot_path=settings.warehouse.snapshot,
+                        snapshot_min_seconds=settings.warehouse.snapshot_min_seconds) as con:
+        bring_tracking_up_to_date(con, settings)   # every writing command mends tracking that fell behind
         return compute_segments(con, settings, as_of, segments_dir)
 
 

@@ -24,7 +24,8 @@ _held: ContextVar[tuple[Path, duckdb.DuckDBPyConnection] | None] = ContextVar("l
 def hold(settings: Settings, what: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """Take the write lock and open the warehouse for the tasks run inside; publish the snapshot at the end."""
     with open_for_write(settings.warehouse.path, what, settings.warehouse.lock_timeout_seconds, progress.notify,
-                        snapshot_path=settings.warehouse.snapshot) as con:
+                        snapshot_path=settings.warehouse.snapshot,
+                        snapshot_min_seconds=settings.warehouse.snapshot_min_seconds) as con:
         token = _held.set((settings.warehouse.path.resolve(), con))
         try:
             yield con

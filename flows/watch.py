@@ -312,6 +312,16 @@ class LandingWatcher:
             for path in todo:
                 self._ingest([path])
 
+    def publish_snapshot_when_due(self, stopping: bool = False) -> None:
+        """With warehouse.snapshot_min_seconds, ingest publishes the snapshot at most that often: publish what
+        is left pending once its turn comes, and whatever is pending when the watcher stops."""
+        from legatura.warehouse import db
+
+        store = self.settings.warehouse
+        if store.snapshot_min_seconds > 0 or stopping:
+            db.publish_pending(store.path, store.snapshot, 0.0 if stopping else store.snapshot_min_seconds,
+                               wait=store.lock_timeout_seconds if stopping else 0.0)
+
     def _ingest(self, paths: list[Path]) -> bool:
         from legatura.flows import progress
         from legatura.flows.ingest import ingest_flow
@@ -379,12 +389,14 @@ def watch(settings: Settings, stop_event: threading.Event | None = None,
             due = watcher.due(now)
             if due:
                 watcher.run_batch(due)
+            watcher.publish_snapshot_when_due()
             if stop_event.is_set() or (max_batches is not None and watcher.summary.batches >= max_batches):
                 break
     except KeyboardInterrupt:
         pass
     finally:
         changes_seen.close()
+        watcher.publish_snapshot_when_due(stopping=True)
     return watcher.summary
 
 

@@ -6,7 +6,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 from legatura.transforms.errors import LegaturaError
+from legatura.warehouse import snapshot
 
 SQL_ROOT = Path(str(resources.files("legatura.warehouse")))
 
@@ -188,16 +188,22 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 @contextlib.contextmanager
 def open_for_write(db_path: Path, what: str, lock_timeout: float = 600.0,
                    notify: Callable[[str], None] | None = None,
-                   snapshot_path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Take the write lock, open and migrate the warehouse, yield the connection, close it.
+                   snapshot_path: Path | None = None,
+                   snapshot_min_seconds: float = 0.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Take the write lock, open and migrate the warehouse, yield the connection, checkpoint, close it.
 
-    With `snapshot_path`, a fresh read-only snapshot is published after a successful write.
+    With `snapshot_path`, the read-only snapshot is published after a successful write when the warehouse
+    changed since the snapshot was taken; with `snapshot_min_seconds`, not more often than that (a copy
+    left pending is published by publish_pending, or by the next write once due).
     """
     with write_lock(db_path, what, lock_timeout, notify):
+        opened = snapshot.signature(db_path)
         con = connect(db_path, timeout=lock_timeout, notify=notify)
         interrupted: BaseException | None = None
         try:
-            migrate(con)
+            applied = migrate(con)
+            # migrate re-creates every view: what the body writes shows as the WAL growing past this
+            baseline = snapshot.signature(db_path)
             try:
                 yield con
             except BaseException as exc:
@@ -206,27 +212,55 @@ def open_for_write(db_path: Path, what: str, lock_timeout: float = 600.0,
                 # Ctrl-C: the unfinished transaction goes; what earlier batches committed is published below
                 rollback(con)
                 interrupted = exc
+            changed = bool(applied) or snapshot.signature(db_path) != baseline
             con.execute("CHECKPOINT")
         finally:
             con.close()
         if snapshot_path is not None:
-            publish_snapshot(db_path, snapshot_path)
+            _after_write(db_path, snapshot_path, opened, changed, snapshot_min_seconds)
         if interrupted is not None:
             raise interrupted if isinstance(interrupted, KeyboardInterrupt) else Interrupted() from interrupted
 
 
+def _after_write(db_path: Path, snapshot_path: Path, opened: tuple[int, int, int], changed: bool,
+                 min_seconds: float) -> snapshot.Publication:
+    try:
+        return snapshot.after_write(db_path, snapshot_path, opened, changed, min_seconds, _view_digest())
+    except (OSError, snapshot.SnapshotError) as exc:
+        raise WarehouseError(f"{snapshot_path}: the snapshot could not be published: {exc}") from exc
+
+
+def _view_digest() -> str:
+    """The view definitions this code creates: a snapshot taken with other ones is out of date."""
+    digest = hashlib.sha256()
+    for path in _sql_files("views"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def publish_snapshot(db_path: Path, snapshot_path: Path) -> Path:
-    """Copy the warehouse to a read-only snapshot, replaced atomically (readers keep the old file)."""
-    snapshot_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = snapshot_path.with_name(f".{snapshot_path.name}.{os.getpid()}.tmp")
-    shutil.copyfile(db_path, tmp)
-    wal = db_path.with_name(db_path.name + ".wal")
-    if wal.exists() and wal.stat().st_size:
-        # an un-checkpointed WAL means the copy is incomplete: never publish that
-        tmp.unlink(missing_ok=True)
-        raise WarehouseError(f"{db_path}: a write-ahead log is pending; checkpoint before publishing")
-    os.replace(tmp, snapshot_path)
+    """Copy the warehouse to a read-only snapshot now, replaced atomically (readers keep the old file)."""
+    try:
+        snapshot.publish(db_path, snapshot_path)
+    except snapshot.SnapshotError as exc:
+        raise WarehouseError(str(exc)) from exc
     return snapshot_path
+
+
+def publish_pending(db_path: Path, snapshot_path: Path, min_seconds: float = 0.0,
+                    wait: float = 0.0) -> snapshot.Publication | None:
+    """Publish a snapshot a write deferred, once `min_seconds` have passed since the last copy: what the
+    watcher calls as it ticks and stops, and the CLI as a command ends. None when nothing was due, or when
+    another process holds the write lock (its own write ends with a publish)."""
+    if not snapshot.is_due(snapshot_path, min_seconds):
+        return None
+    try:
+        with write_lock(db_path, "publish the snapshot", timeout=wait):
+            if not snapshot.is_due(snapshot_path, min_seconds) or snapshot.signature(db_path)[2]:
+                return None   # a pending WAL: a write did not finish; the next one publishes
+            return _after_write(db_path, snapshot_path, snapshot.signature(db_path), True, 0.0)
+    except WarehouseBusy:
+        return None
 
 
 def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):

@@ -40,18 +40,48 @@ final as (
 
 select * from final;
 
+-- What response matching reads, and nothing more. `legatura track` recomputes only the contacts
+-- that changed by shadowing these three views with temp tables of those contacts' rows (plus the rows
+-- of others their matches look up); the fingerprints of messages and gifts cover exactly these columns.
+
+-- grain: one row per message in the outbox and its history (the columns matching reads)
+CREATE OR REPLACE VIEW tracking_messages AS
+select message_id, contact_id, channel, sent_at, smtp_message_id, is_marketing
+from messages;
+
+-- grain: one row per interaction (the columns matching reads, and the row's place for a scoped fetch)
+CREATE OR REPLACE VIEW tracking_interactions AS
+select interaction_id, contact_id, channel, direction, kind, occurred_at, external_id, in_reply_to,
+       "references", is_auto_reply, awaits_answer, message_id, rowid as source_row
+from interactions;
+
+-- grain: one row per gift (the columns matching reads)
+CREATE OR REPLACE VIEW tracking_donations AS
+select donation_id, contact_id, donated_at, amount, amount_refunded
+from donations;
+
+-- grain: one row per message: a fingerprint of what matching reads of it (finds what changed)
+CREATE OR REPLACE VIEW tracking_message_fingerprints AS
+select message_id, contact_id, smtp_message_id, hash(*columns(*)) as fingerprint
+from tracking_messages;
+
+-- grain: one row per gift: a fingerprint of what matching reads of it (finds what changed)
+CREATE OR REPLACE VIEW tracking_donation_fingerprints AS
+select donation_id, contact_id, hash(*columns(*)) as fingerprint
+from tracking_donations;
+
 -- grain: one row per sent message that has a response in the warehouse now (first one wins)
 CREATE OR REPLACE VIEW message_response_matches AS
 with sent as not materialized (
     select message_id, contact_id, channel, sent_at, smtp_message_id, is_marketing
-    from messages
+    from tracking_messages
     where sent_at is not null and contact_id is not null
 ),
 
 inbound as not materialized (
     -- auto-replies and bounces are never a response
     select interaction_id, contact_id, channel, occurred_at, in_reply_to, "references"
-    from interactions
+    from tracking_interactions
     where direction = 'inbound' and not is_auto_reply and kind <> 'bounce' and contact_id is not null
 ),
 
@@ -81,7 +111,10 @@ same_channel as (
     select s.message_id, i.interaction_id as response_id, i.occurred_at as responded_at,
            'same_channel' as response_kind, 2 as preference
     from (select * from sent where channel <> 'email') s
-    asof join (select interaction_id, contact_id, channel, occurred_at from inbound where channel <> 'email') i
+    -- one candidate per instant (the smallest id): an asof join picks among ties at random
+    asof join (select min(interaction_id) as interaction_id, contact_id, channel, occurred_at
+               from inbound where channel <> 'email'
+               group by contact_id, channel, occurred_at) i
         on s.contact_id = i.contact_id and s.channel = i.channel and s.sent_at < i.occurred_at
     where i.occurred_at <= s.sent_at + to_seconds((select attribution_seconds from tracking_parameters))
 ),
@@ -91,8 +124,9 @@ gifts as (
     select s.message_id, d.donation_id as response_id, d.donated_at as responded_at,
            'gift' as response_kind, 3 as preference
     from (select * from sent where is_marketing) s
-    asof join (select donation_id, contact_id, donated_at from donations
-               where contact_id is not null and amount > amount_refunded) d
+    asof join (select min(donation_id) as donation_id, contact_id, donated_at from tracking_donations
+               where contact_id is not null and amount > amount_refunded
+               group by contact_id, donated_at) d
         on s.contact_id = d.contact_id and s.sent_at < d.donated_at
     where d.donated_at <= s.sent_at + to_seconds((select attribution_seconds from tracking_parameters))
 ),
@@ -129,19 +163,19 @@ select * from final;
 CREATE OR REPLACE VIEW request_answer_matches AS
 with requests as not materialized (
     select interaction_id, contact_id, occurred_at as received_at, external_id
-    from interactions
+    from tracking_interactions
     where direction = 'inbound' and awaits_answer and not is_auto_reply and contact_id is not null
 ),
 
 marketing as (
-    select message_id, smtp_message_id from messages where is_marketing
+    select message_id, smtp_message_id from tracking_messages where is_marketing
 ),
 
 outbound_interactions as not materialized (
     -- a newsletter or appeal is not an answer; neither is our own autoresponder
     select i.interaction_id as answer_id, i.contact_id, i.channel, i.occurred_at,
            i.in_reply_to, i."references", 'interaction' as answer_source
-    from interactions i
+    from tracking_interactions i
     anti join marketing m on m.message_id = i.message_id
     anti join marketing e on i.channel = 'email' and e.smtp_message_id = i.external_id
     where i.direction = 'outbound' and not i.is_auto_reply and i.contact_id is not null
@@ -149,17 +183,17 @@ outbound_interactions as not materialized (
 
 recorded_sends as (
     -- sent messages that also came back as outbound interactions (delivery log, Sent folder)
-    select message_id as recorded_id from interactions
+    select message_id as recorded_id from tracking_interactions
     where direction = 'outbound' and message_id is not null
     union all
-    select external_id from interactions
+    select external_id from tracking_interactions
     where direction = 'outbound' and channel = 'email' and external_id is not null
 ),
 
 unrecorded_sends as (
     select m.message_id as answer_id, m.contact_id, m.channel, m.sent_at as occurred_at,
            'message' as answer_source
-    from messages m
+    from tracking_messages m
     anti join recorded_sends r on r.recorded_id = m.message_id
     anti join recorded_sends s on m.channel = 'email' and s.recorded_id = m.smtp_message_id
     where m.sent_at is not null and not m.is_marketing and m.contact_id is not null
@@ -171,11 +205,19 @@ answers as (
     select answer_id, contact_id, channel, occurred_at, answer_source from unrecorded_sends
 ),
 
+answer_instants as (
+    -- one answer per contact and instant (the smallest id): an asof join picks among ties at random
+    select contact_id, occurred_at,
+           arg_min(struct_pack(answer_id, channel, answer_source), answer_id) as answer
+    from answers
+    group by contact_id, occurred_at
+),
+
 first_later as (
-    select q.interaction_id, a.answer_id, a.occurred_at as answered_at, a.channel as answer_channel,
-           a.answer_source
+    select q.interaction_id, a.answer.answer_id, a.occurred_at as answered_at, a.answer.channel as answer_channel,
+           a.answer.answer_source
     from requests q
-    asof join answers a on q.contact_id = a.contact_id and q.received_at < a.occurred_at
+    asof join answer_instants a on q.contact_id = a.contact_id and q.received_at < a.occurred_at
 ),
 
 named_request_ids as (
@@ -223,7 +265,7 @@ select * from final;
 CREATE OR REPLACE VIEW request_deadline_matches AS
 with requests as (
     select interaction_id, occurred_at as received_at
-    from interactions
+    from tracking_interactions
     where direction = 'inbound' and awaits_answer and not is_auto_reply
 ),
 
