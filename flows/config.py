@@ -5,11 +5,12 @@ import json
 import os
 import tomllib
 from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_FILE = "legatura.toml"
@@ -51,7 +52,18 @@ class Templates(BaseModel):
 
 class Money(BaseModel):
     base_currency: str = "RON"
-    fx: dict[str, float] = {"EUR": 4.97}
+    # units of base currency per unit, read as exact decimals (4.97 in TOML is 4.97, never a float's 4.9699…)
+    fx: dict[str, Decimal] = {"EUR": Decimal("4.97")}
+
+    @field_validator("fx")
+    @classmethod
+    def _exact_rates(cls, fx: dict[str, Decimal]) -> dict[str, Decimal]:
+        for currency, rate in fx.items():
+            if not rate.is_finite() or rate <= 0:
+                raise ValueError(f"the rate of {currency} must be a positive number, not {rate}")
+            if -rate.as_tuple().exponent > 8:
+                raise ValueError(f"the rate of {currency} ({rate}) has more than 8 decimals")
+        return fx
 
 
 class Segments(BaseModel):
