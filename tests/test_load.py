@@ -1,13 +1,13 @@
 """The loader: ledger, idempotency, quarantine accounting, refunds, identity merges across files."""
 from __future__ import annotations
 
-from tests.conftest import copy_sample
+from tests.conftest import assert_accounted, copy_sample
 
 
 def test_stripe_sample_loads_gifts_and_quarantines_broken_rows(ingest, warehouse, formats):
     [summary] = ingest(formats / "stripe" / "unified_payments_2026-11-12.csv", channel="stripe")
     assert (summary.rows_read, summary.rows_quarantined) == (12, 3)
-    assert summary.rows_ingested + summary.rows_duplicate + summary.rows_quarantined == summary.rows_read
+    assert_accounted([summary])
     gifts = warehouse.execute("SELECT count(*), sum(net_amount_base) FROM donations").fetchone()
     # 8 Paid/Refunded rows; the double charge refunded in full and 900 of 1000 returned
     assert gifts[0] == 8
