@@ -288,7 +288,8 @@ def _load_units(con, units: list[_Unit], settings: Settings) -> tuple[pl.DataFra
     org = settings.organisation
     parties = identity.drop_own_identities(
         parties, settings.own_email_domains, set(org.phone_numbers), org.facebook_page)
-    keys = identity.identity_edges(parties).select("identity_type", "identity_value").unique()
+    combos = identity.party_combos(parties)
+    keys = identity.identity_keys(combos)
     con.register("batch_keys", keys.to_arrow())
     existing = query_frame(
         con, "SELECT i.identity_type, i.identity_value, i.contact_id FROM contact_identities i "
@@ -296,7 +297,8 @@ def _load_units(con, units: list[_Unit], settings: Settings) -> tuple[pl.DataFra
     con.unregister("batch_keys")
     next_id = fetch_one(con, "SELECT coalesce(max(contact_id), 0) + 1 FROM contacts")[0]
     merged_max = fetch_one(con, "SELECT coalesce(max(merged_contact_id), 0) + 1 FROM contact_merges")[0]
-    resolution = identity.resolve(parties, existing.cast({"contact_id": pl.Int64}), max(next_id, merged_max))
+    resolution = identity.resolve(parties, existing.cast({"contact_id": pl.Int64}), max(next_id, merged_max),
+                                  combos)
     apply_merges(con, resolution.merges, label)
     apply_contacts(con, resolution, label, settings.organisation.language)
     # a batch's contacts are counted on its first file (the totals are what a run reports)
@@ -335,33 +337,46 @@ def _insert_new(con, name: str, frame: pl.DataFrame, source: str, digits: int) -
     """Insert the rows whose key the warehouse has not seen; return their record numbers."""
     table = TARGET[name]
     frame, key_cols = records.with_keys(name, frame)
-    frame = frame.unique(key_cols, keep="first", maintain_order=True)
+    if frame.select(pl.struct(key_cols).n_unique()).item() < frame.height:  # counting is cheaper than unique
+        frame = frame.unique(key_cols, keep="first", maintain_order=True)
     table_columns = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
     derived = {column: sql.replace("$digits", str(int(digits))) for column, sql in DERIVED.get(name, {}).items()}
     columns = [c for c in frame.columns
                if c not in ("record_no", *PARTY, *LIAISON, *derived) and c in table_columns]
-    con.register("batch_rows", frame.to_arrow())
+    # the keys the warehouse has already (a semi-join on the keys alone), then only the new rows go in
+    con.register("batch_keys", frame.select(key_cols).to_arrow())
     join = " AND ".join(f't."{c}" = b."{c}"' for c in key_cols)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE batch_new AS SELECT b.* FROM batch_rows b "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {join})")
-    con.unregister("batch_rows")
+    known = query_frame(con, f"SELECT * FROM batch_keys b WHERE EXISTS (SELECT 1 FROM {table} t WHERE {join})")
+    con.unregister("batch_keys")
+    new = frame.join(known, on=key_cols, how="anti", maintain_order="left") if known.height else frame
+    con.register("batch_new", new.select(columns).to_arrow())
     targets = ", ".join([*(f'"{c}"' for c in columns), *(f'"{c}"' for c in derived)])
     values = ", ".join([*(f'"{c}"' for c in columns), *derived.values()])
     if "source_file" in table_columns and "source_file" not in frame.columns:
         con.execute(f"INSERT INTO {table} ({targets}, source_file) SELECT {values}, ? FROM batch_new", [source])
     else:
         con.execute(f"INSERT INTO {table} ({targets}) SELECT {values} FROM batch_new")
-    new_records = query_frame(con, "SELECT DISTINCT record_no FROM batch_new").get_column("record_no")
-    con.execute("DROP TABLE batch_new")
-    return new_records
+    con.unregister("batch_new")
+    return new.get_column("record_no")
 
 
 def _apply_refunds(con, frames: dict[str, pl.DataFrame], digits: int) -> None:
     """Fold every refund seen into its gift: Stripe's running totals by max, PayPal's rows by sum; the net in
     the base currency is converted again from the remaining amount, at the gift's own rate."""
-    ids = pl.concat([frames[n].select("donation_id") for n in ("donations", "refunds") if n in frames]).unique()
-    con.register("batch_gift_ids", ids.to_arrow())
+    # the gifts refunds name, and the batch's gifts an earlier file refunded (a refund may come first)
+    empty = pl.DataFrame(schema={"donation_id": pl.String})
+    con.register("batch_refund_ids", (frames["refunds"].select("donation_id") if "refunds" in frames else empty)
+                 .to_arrow())
+    con.register("batch_donation_ids", (frames["donations"].select("donation_id") if "donations" in frames
+                                        else empty).to_arrow())
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE batch_gift_ids AS
+        SELECT donation_id FROM batch_refund_ids
+        UNION
+        SELECT r.donation_id FROM donation_refunds r SEMI JOIN batch_donation_ids d USING (donation_id)""")
+    con.unregister("batch_refund_ids")
+    con.unregister("batch_donation_ids")
     con.execute(f"""
         UPDATE donations SET
             amount_refunded = least(donations.amount, r.refunded),
@@ -376,4 +391,4 @@ def _apply_refunds(con, frames: dict[str, pl.DataFrame], digits: int) -> None:
             GROUP BY donation_id
         ) r
         WHERE donations.donation_id = r.donation_id""")
-    con.unregister("batch_gift_ids")
+    con.execute("DROP TABLE batch_gift_ids")

@@ -102,7 +102,7 @@ def read_csv_bytes(raw: bytes, source: str) -> CsvTable:
         raw, encoding = raw[3:], "utf-8-sig"
     elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text"
         raw, encoding = raw.decode("utf-16").encode("utf-8"), "utf-16"
-    if not raw.strip():
+    if not raw or raw.isspace():   # (isspace stops at the first other byte; strip would copy the file)
         raise UnreadableFile(f"{source}: the file is empty")
     if b"\r" in raw and b"\r\n" not in raw:  # old Mac line ends
         raw = raw.replace(b"\r", b"\n")
