@@ -22,9 +22,11 @@ class Resolution:
 def drop_own_identities(parties: pl.DataFrame, own_domains: set[str], own_phones: set[str],
                         own_page: str | None) -> pl.DataFrame:
     """The NGO's own addresses, numbers and page are never a contact's identity."""
-    domain = pl.col("email").str.split("@").list.last()
+    # the part after the last '@' is one of the domains (no list per address: this runs over every record)
+    own_email = pl.any_horizontal([pl.col("email").str.ends_with(f"@{d}") for d in own_domains if "@" not in d]
+                                  or [pl.lit(False)])
     return parties.with_columns(
-        email=pl.when(domain.is_in(list(own_domains))).then(None).otherwise(pl.col("email")),
+        email=pl.when(own_email).then(None).otherwise(pl.col("email")),
         phone=pl.when(pl.col("phone").is_in(list(own_phones))).then(None).otherwise(pl.col("phone")),
         full_name=pl.when(pl.col("full_name") == (own_page or "\x00")).then(None).otherwise(pl.col("full_name")),
     )

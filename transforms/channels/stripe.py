@@ -88,8 +88,13 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     for check, text in checks[1:]:
         reason = reason.when(check.fill_null(True)).then(text)
     bad = frame.filter(pl.col("failed")).with_columns(reason=reason)
-    good = frame.filter(~pl.col("failed"))
-    gifts = good.filter(pl.col("status") != "failed")
+    # only what the frames need is carried on (a filter copies every column it is given)
+    good = frame.select("record_no", "source_line", "charge_id", "created", "amount", "refunded", "refunded_at",
+                        "currency", "status", "email", "full_name", "recurring", "campaign", "failed")
+    if bad.height:
+        good = good.filter(~pl.col("failed"))
+    attempts = good.get_column("status") == "failed"
+    gifts = good.filter(~attempts) if attempts.any() else good
 
     donations = gifts.select(
         "record_no", "source_line", "email", "full_name", "amount", "currency", "recurring", "campaign",
@@ -109,7 +114,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         cumulative=pl.lit(True),
     )
     # a failed attempt is no gift, but the person is still a contact
-    contacts = good.filter(pl.col("status") == "failed").select(
+    contacts = good.filter(attempts).select(
         "record_no", "email", "full_name", record_key=pl.lit("stripe:") + pl.col("charge_id"))
     quarantine = quarantined(bad, columns, delimiter)
     return ParseResult(
