@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import types
+from decimal import Decimal
 
 import polars as pl
 import pytest
@@ -185,3 +186,32 @@ def test_record_outcomes_keep_a_gap_and_a_double_outcome_visible():
     ranges = record_outcomes(quarantined=pl.Series([2]), seen=pl.Series([0, 1, 2, 4]), fresh=pl.Series([0, 1, 2, 4]),
                              bases=[0])
     assert ranges.rows() == [(0, 1, 3, "loaded"), (0, 3, 3, "quarantined"), (0, 5, 5, "loaded")]
+
+
+def test_accounting_a_warehouse_from_before_record_outcomes_migrates_and_checks_clean(tmp_path, settings):
+    from legatura.flows.ingest import ingest_paths
+    from legatura.warehouse import db
+
+    con = db.connect(tmp_path / "old.duckdb")
+    con.execute("CREATE TABLE schema_migrations (version VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())")
+    for path in sorted((db.SQL_ROOT / "migrations").glob("*.sql")):
+        if path.stem < "009":
+            con.execute(path.read_text(encoding="utf-8"))
+            con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [path.stem])
+    # what the loader wrote then: a ledger row without file_id, a gift without its rate
+    con.execute("INSERT INTO ingested_files (path, sha256, channel, rows_read, rows_ingested) "
+                "VALUES ('old.csv', 'x', 'stripe', 1, 1)")
+    con.execute("INSERT INTO donations (donation_id, amount, currency, amount_base, net_amount_base, donated_at, "
+                "source) VALUES ('stripe:ch_1', 10.00, 'EUR', 49.70, 49.70, '2026-01-05 10:00:00+00', 'stripe')")
+    db.migrate(con)
+    assert con.execute("SELECT fx_rate FROM donations").fetchall() == [(Decimal("4.97"),)]
+    assert check_invariants(con) == {}
+    # a later export refunds 7.50 of the old gift: the fold converts what is left at the gift's own rate
+    later = tmp_path / "later.csv"
+    later.write_text(HEADER.replace("Customer Email", "Customer Email,Refunded date (UTC)")
+                     + "ch_1,2026-01-05 10:00:00,10.00,7.50,eur,Paid,a@x.ro,2026-01-09 10:00:00\n")
+    [summary] = ingest_paths(con, [later], settings, channel="stripe")
+    assert (summary.rows_ingested, summary.rows_duplicate) == (1, 0)   # the refund is new
+    assert con.execute("SELECT net_amount_base FROM donations").fetchall() == [(Decimal("12.43"),)]
+    assert check_invariants(con) == {}
+    con.close()

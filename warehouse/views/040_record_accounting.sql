@@ -12,13 +12,13 @@ CREATE OR REPLACE MACRO record_accounting_problems(ids) AS TABLE
 WITH ledger AS (
     SELECT file_id, path, rows_read, rows_ingested, rows_duplicate, rows_quarantined
     FROM ingested_files
-    WHERE file_id IS NOT NULL AND (ids IS NULL OR list_contains(ids, file_id))
+    WHERE file_id IS NOT NULL AND (ids IS NULL OR file_id IN (SELECT unnest(ids)))
 ),
 ranges AS (
     SELECT r.*, lag(r.last_record, 1, 0) OVER (PARTITION BY r.file_id ORDER BY r.first_record, r.last_record)
                 AS previous_last
     FROM record_outcome_ranges r
-    WHERE ids IS NULL OR list_contains(ids, r.file_id)
+    WHERE ids IS NULL OR r.file_id IN (SELECT unnest(ids))
 ),
 counted AS (
     SELECT file_id, max(last_record) AS last_record,
@@ -32,7 +32,7 @@ quarantine_rows AS (
            EXISTS (SELECT 1 FROM ranges r WHERE r.file_id = q.file_id AND r.outcome = 'quarantined'
                    AND q.record_no BETWEEN r.first_record AND r.last_record) AS in_quarantined_range
     FROM quarantine q
-    WHERE q.file_id IS NOT NULL AND (ids IS NULL OR list_contains(ids, q.file_id))
+    WHERE q.file_id IS NOT NULL AND (ids IS NULL OR q.file_id IN (SELECT unnest(ids)))
 ),
 quarantined AS (
     SELECT file_id, count(*) AS quarantine_rows, count(DISTINCT record_no) AS numbered_records,
