@@ -120,7 +120,8 @@ def ingest_files(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str, by
         if sha in ledger:
             # the ledger knows these bytes: under this path (unchanged) or another (a copy, recorded as such)
             rows_read, paths = ledger[sha]
-            summary.rows_read = rows_read
+            # every record a duplicate (an unchanged file writes nothing; a copy writes those outcomes)
+            summary.rows_read = summary.rows_duplicate = rows_read
             summary.status = "unchanged" if str(path) in paths else "already_ingested"
             if summary.status == "already_ingested":
                 already.append((summary, len(raw)))

@@ -20,12 +20,13 @@ def record_outcomes(quarantined: pl.Series, seen: pl.Series, fresh: pl.Series, b
     The series hold batch record numbers (each file's 0-based numbers plus its base, `bases` ascending):
     `quarantined` one per quarantine row, `seen` every frame row's, `fresh` those of rows that were new.
     """
+    # outcomes as their position in OUTCOMES while sorting a million records (integers sort fast)
     fresh_records = fresh.unique().implode()
     per_record = pl.concat([
-        quarantined.cast(pl.Int64).drop_nulls().to_frame("record_no").with_columns(outcome=pl.lit("quarantined")),
+        quarantined.cast(pl.Int64).drop_nulls().to_frame("record_no").with_columns(outcome=pl.lit(2, pl.UInt8)),
         seen.cast(pl.Int64).unique().to_frame("record_no").with_columns(
-            outcome=pl.when(pl.col("record_no").is_in(fresh_records)).then(pl.lit("loaded"))
-            .otherwise(pl.lit("duplicate"))),
+            outcome=pl.when(pl.col("record_no").is_in(fresh_records)).then(pl.lit(0, pl.UInt8))
+            .otherwise(pl.lit(1, pl.UInt8))),
     ]).sort("record_no", "outcome")
     starts = pl.Series("base", bases, dtype=pl.Int64)
     # a number below the first base (a preset bug) stays in the first file, as a record number below 1
@@ -40,6 +41,8 @@ def record_outcomes(quarantined: pl.Series, seen: pl.Series, fresh: pl.Series, b
             .group_by("run", maintain_order=True)
             .agg(pl.col("file_index").first(), first_record=pl.col("record").first(),
                  last_record=pl.col("record").last(), outcome=pl.col("outcome").first())
+            .with_columns(outcome=pl.col("outcome").replace_strict(dict(enumerate(OUTCOMES)),
+                                                                   return_dtype=pl.String))
             .select(list(RANGES)).cast(RANGES))
 
 
