@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import tomllib
 from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -86,7 +87,18 @@ class Templates(Section):
 
 class Money(Section):
     base_currency: str = "RON"
-    fx: dict[str, float] = {"EUR": 4.97}
+    # units of base currency per unit, read as exact decimals (4.97 in TOML is 4.97, never a float's 4.9699…)
+    fx: dict[str, Decimal] = {"EUR": Decimal("4.97")}
+
+    @field_validator("fx")
+    @classmethod
+    def _exact_rates(cls, fx: dict[str, Decimal]) -> dict[str, Decimal]:
+        for currency, rate in fx.items():
+            if not rate.is_finite():
+                raise ValueError(f"the rate of {currency} must be a number, not {rate}")
+            if -rate.as_tuple().exponent > 8:
+                raise ValueError(f"the rate of {currency} ({rate}) has more than 8 decimals")
+        return fx
 
     _base = field_validator("base_currency")(check.currency)
     _fx = field_validator("fx")(check.fx)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
+import types
 from pathlib import Path
 
 import pytest
@@ -95,12 +97,20 @@ def configure(tmp_path: Path):
     return rewrite
 
 
+# the current test's warehouse connection, for assert_accounted; one list even when this module is imported
+# a second time as tests.conftest (test modules import helpers from it)
+_OPEN_WAREHOUSE: list = sys.modules.setdefault("_legatura_test_warehouses", types.ModuleType("w")).__dict__.setdefault(
+    "open", [])
+
+
 @pytest.fixture
 def warehouse(settings: Settings):
     """A migrated warehouse file; yields an open read-write connection."""
     con = db.connect(settings.warehouse.path)
     db.migrate(con)
+    _OPEN_WAREHOUSE.append(con)
     yield con
+    _OPEN_WAREHOUSE.remove(con)
     con.close()
 
 
@@ -115,10 +125,22 @@ def ingest(warehouse, settings):
     return run
 
 
-def assert_accounted(summaries) -> None:
-    """Nothing lost: every record read is loaded, a duplicate, or quarantined."""
-    for s in summaries:
-        assert s.rows_ingested + s.rows_duplicate + s.rows_quarantined == s.rows_read, s
+def assert_accounted(summaries, con=None) -> None:
+    """Nothing lost, record by record: each file's records 1..rows_read have exactly one outcome in the
+    warehouse (the accounting check), and the counts reported are the ones counted from those outcomes."""
+    con = con if con is not None else _OPEN_WAREHOUSE[-1]
+    written = [s for s in summaries if s.status not in ("skipped", "unchanged")]
+    assert all(s.file_id is not None for s in written), [s for s in written if s.file_id is None]
+    ids = [s.file_id for s in written]
+    assert con.execute("SELECT file_id, path, problem FROM record_accounting_problems(?)", [ids]).fetchall() == []
+    counted = dict(((row[0], row[1:]) for row in con.execute(
+        "SELECT file_id, sum(last_record - first_record + 1) FILTER (WHERE outcome = 'loaded'),"
+        " sum(last_record - first_record + 1) FILTER (WHERE outcome = 'duplicate'),"
+        " sum(last_record - first_record + 1) FILTER (WHERE outcome = 'quarantined'), max(last_record)"
+        " FROM record_outcome_ranges WHERE file_id IN (SELECT unnest(?)) GROUP BY file_id", [ids]).fetchall()))
+    for s in written:
+        got = tuple(n or 0 for n in counted.get(s.file_id, (0, 0, 0, 0)))
+        assert got == (s.rows_ingested, s.rows_duplicate, s.rows_quarantined, s.rows_read), (s, got)
 
 
 def copy_sample(src: Path, dest_dir: Path, name: str | None = None) -> Path:

@@ -8,6 +8,8 @@ from pathlib import Path
 from legatura.flows.config import Settings
 from legatura.transforms.channels import partners
 
+from tests.conftest import assert_accounted
+
 DATA = Path(__file__).parent / "data" / "partners"
 SAMPLE = "partners/acorduri_parteneriat.yaml"
 
@@ -107,7 +109,7 @@ def test_partners_and_other_presets_samples_together(ingest, warehouse, formats)
     """The presets of this issue plus Stripe over the shared samples: contacts known once, ledger adds up."""
     summaries = ingest(*(formats / name for name in (
         "stripe", "eventbrite", "twilio", "facebook", "volunteers", "partners")))
-    assert all(s.rows_ingested + s.rows_duplicate + s.rows_quarantined == s.rows_read for s in summaries)
+    assert_accounted(summaries)
     assert sum(s.rows_quarantined for s in summaries) == 3 + 1 + 2 + 1 + 1
     kinds = dict(warehouse.execute("SELECT kind, count(*) FROM contacts GROUP BY kind").fetchall())
     # Radu's +40731222333 (twilio) links to his email only through mailchimp, Mihai's phone only through paypal

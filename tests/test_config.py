@@ -1,6 +1,8 @@
 """Configuration: legatura.toml, LEGATURA_<SECTION>__<KEY> env, secrets only from env, clear errors."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from legatura.flows.config import ConfigError, load_settings
 
@@ -9,7 +11,7 @@ def test_defaults_need_no_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     s = load_settings(env={})
     assert s.organisation.timezone == "Europe/Bucharest"
-    assert s.money.fx == {"EUR": 4.97}
+    assert s.money.fx == {"EUR": Decimal("4.97")}
     assert s.segments.major_donor_threshold == 5000
 
 

@@ -1,13 +1,13 @@
 """The loader: ledger, idempotency, quarantine accounting, refunds, identity merges across files."""
 from __future__ import annotations
 
-from tests.conftest import copy_sample
+from tests.conftest import assert_accounted, copy_sample
 
 
 def test_stripe_sample_loads_gifts_and_quarantines_broken_rows(ingest, warehouse, formats):
     [summary] = ingest(formats / "stripe" / "unified_payments_2026-11-12.csv", channel="stripe")
     assert (summary.rows_read, summary.rows_quarantined) == (12, 3)
-    assert summary.rows_ingested + summary.rows_duplicate + summary.rows_quarantined == summary.rows_read
+    assert_accounted([summary])
     gifts = warehouse.execute("SELECT count(*), sum(net_amount_base) FROM donations").fetchone()
     # 8 Paid/Refunded rows; the double charge refunded in full and 900 of 1000 returned
     assert gifts[0] == 8
@@ -77,10 +77,11 @@ def test_unknown_landing_folder_quarantines_its_files_and_goes_on(ingest, wareho
 
 
 def test_a_file_the_warehouse_refuses_is_rolled_back_whole_and_quarantined(ingest, warehouse, tmp_path):
+    # an amount that fits DECIMAL(18,2) in EUR but not once converted to RON: the warehouse refuses it
     path = tmp_path / "s.csv"
     path.write_text("id,Created date (UTC),Amount,Amount Refunded,Currency,Status,Customer Email\n"
                     "ch_1,2026-01-05 10:00:00,5.00,0.00,ron,Paid,a@x.ro\n"
-                    "ch_2,2026-01-05 10:00:00,100000000000000000000.00,0.00,ron,Paid,b@x.ro\n")
+                    "ch_2,2026-01-05 10:00:00,9999999999999999.00,0.00,eur,Paid,b@x.ro\n")
     [summary] = ingest(path, channel="stripe")
     assert summary.status == "failed" and "could not be loaded" in summary.error
     # nothing half-written: not even the good row's contact or gift
@@ -118,8 +119,8 @@ def test_a_batch_of_files_is_accounted_file_by_file(ingest, warehouse, tmp_path)
     (folder / "a (1).csv").write_bytes((folder / "a.csv").read_bytes())          # the same bytes again
     (folder / "b.csv").write_text(STRIPE_TEST_HEADER + "ch_1,2026-01-05 10:00:00,5.00,0.00,ron,Paid,a@x.ro\n"
                                                         "ch_2,2026-01-06 10:00:00,7.00,0.00,ron,Paid,b@x.ro\n")
-    (folder / "c.csv").write_text(STRIPE_TEST_HEADER + "ch_3,2026-01-07 10:00:00,100000000000000000000.00,0.00,"
-                                                        "ron,Paid,c@x.ro\n")
+    (folder / "c.csv").write_text(STRIPE_TEST_HEADER + "ch_3,2026-01-07 10:00:00,9999999999999999.00,0.00,"
+                                                        "eur,Paid,c@x.ro\n")  # too big in RON
     summaries = {s.path.rsplit("/", 1)[-1]: s for s in ingest(folder, channel="stripe")}
     counts = {name: (s.status, s.rows_read, s.rows_ingested, s.rows_duplicate, s.rows_quarantined)
               for name, s in summaries.items()}

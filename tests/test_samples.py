@@ -7,6 +7,8 @@ import pytest
 from legatura.flows.track import compute_response_times
 from legatura.warehouse.db import check_invariants
 
+from tests.conftest import assert_accounted
+
 
 @pytest.fixture
 def everything(ingest, formats):
@@ -15,10 +17,10 @@ def everything(ingest, formats):
 
 
 def test_samples_every_file_is_recognised_and_accounted(everything):
+    assert_accounted(everything)
     by_status = {}
     for summary in everything:
         by_status.setdefault(summary.status, []).append(summary.path)
-        assert summary.rows_ingested + summary.rows_duplicate + summary.rows_quarantined == summary.rows_read
     assert sorted(p.rsplit("/", 1)[-1] for p in by_status.pop("skipped")) == [
         "README.md", "legatura.forms-mapping.example.toml"]
     assert set(by_status) == {"loaded"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import polars as pl
 
 UTC = pl.Datetime("us", "UTC")
+AMOUNT = pl.Decimal(18, 2)   # money, exact to the cent: never a float (see transforms/text.py parse_amount)
 
 # who a row is about; the loader resolves these into contact_id (prefix "liaison_" -> liaison_contact_id)
 PARTY = {
@@ -25,12 +26,12 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "address": pl.String, "source_line": pl.String, **PARTY,
     },
     "donations": {
-        "donation_id": pl.String, "amount": pl.Float64, "currency": pl.String, "donated_at": UTC,
+        "donation_id": pl.String, "amount": AMOUNT, "currency": pl.String, "donated_at": UTC,
         "method": pl.String, "recurring": pl.Boolean, "campaign": pl.String, "source": pl.String,
         "external_id": pl.String, "source_line": pl.String, **PARTY,
     },
     "refunds": {
-        "refund_id": pl.String, "donation_id": pl.String, "amount": pl.Float64, "currency": pl.String,
+        "refund_id": pl.String, "donation_id": pl.String, "amount": AMOUNT, "currency": pl.String,
         "refunded_at": UTC, "cumulative": pl.Boolean,
     },
     "shifts": {
@@ -82,6 +83,10 @@ def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     unknown = set(frame.columns) - set(spec) - {"record_no"}
     if unknown:
         raise CanonicalFrameError(f"{table} frame has unknown columns {sorted(unknown)}")
+    floats = [n for n, t in spec.items() if t == AMOUNT and n in frame.columns and frame.schema[n].is_float()]
+    if floats:
+        raise CanonicalFrameError(f"{table} frame carries money as a float ({', '.join(floats)}): parse amounts "
+                                  "with legatura.transforms.text.parse_amount")
     exprs = [pl.col("record_no").cast(pl.Int64)]
     for name, dtype in spec.items():
         expr = pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype=dtype).alias(name)

@@ -22,9 +22,11 @@ class Resolution:
 def drop_own_identities(parties: pl.DataFrame, own_domains: set[str], own_phones: set[str],
                         own_page: str | None) -> pl.DataFrame:
     """The NGO's own addresses, numbers and page are never a contact's identity."""
-    domain = pl.col("email").str.split("@").list.last()
+    # the part after the last '@' is one of the domains (no list per address: this runs over every record)
+    own_email = pl.any_horizontal([pl.col("email").str.ends_with(f"@{d}") for d in own_domains if "@" not in d]
+                                  or [pl.lit(False)])
     return parties.with_columns(
-        email=pl.when(domain.is_in(list(own_domains))).then(None).otherwise(pl.col("email")),
+        email=pl.when(own_email).then(None).otherwise(pl.col("email")),
         phone=pl.when(pl.col("phone").is_in(list(own_phones))).then(None).otherwise(pl.col("phone")),
         full_name=pl.when(pl.col("full_name") == (own_page or "\x00")).then(None).otherwise(pl.col("full_name")),
     )
@@ -41,6 +43,33 @@ def identity_edges(parties: pl.DataFrame, id_column: str = "rec") -> pl.DataFram
         for col, kind in KEY_COLUMNS.items()
     ]
     return pl.concat(parts).drop_nulls("identity_value").with_columns(_key()).unique([id_column, "key"])
+
+
+FIELDS = {"full_name": "full_name", "email": "email", "phone": "phone", "language": "language",
+          "contact_kind": "kind"}   # party column -> contact column, first non-null value wins
+
+
+def party_combos(parties: pl.DataFrame) -> pl.DataFrame:
+    """Records grouped by their (email, phone, facebook_ref): a big export repeats its donors.
+
+    One row per combination in order of first appearance (`combo`), with its records (`recs`) and, per
+    contact field, its first non-null value and the record that gave it (`<field>_rec`).
+    """
+    return parties.group_by(list(KEY_COLUMNS), maintain_order=True).agg(
+        recs=pl.col("rec"),
+        **{field: pl.col(field).drop_nulls().first() for field in FIELDS if field not in KEY_COLUMNS},
+        # (email and phone are the group's keys: their value is the combination's own)
+        **{f"{field}_rec": pl.col("rec").filter(pl.col(field).is_not_null()).first() for field in FIELDS},
+    ).with_row_index("combo").with_columns(pl.col("combo").cast(pl.Int64))
+
+
+def identity_keys(combos: pl.DataFrame) -> pl.DataFrame:
+    """Every distinct (identity_type, identity_value) of the records' combinations (`party_combos`)."""
+    return pl.concat([
+        combos.select(pl.col(col).alias("identity_value")).drop_nulls().unique()
+        .select(pl.lit(kind).alias("identity_type"), "identity_value")
+        for col, kind in KEY_COLUMNS.items()
+    ])
 
 
 def _components(edges: pl.DataFrame) -> pl.DataFrame:
@@ -60,30 +89,28 @@ def _components(edges: pl.DataFrame) -> pl.DataFrame:
         labels = merged
 
 
-def resolve(parties: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int) -> Resolution:
+def resolve(parties: pl.DataFrame, existing: pl.DataFrame, next_contact_id: int,
+            combos: pl.DataFrame | None = None) -> Resolution:
     """Resolve a batch of party records against the identities already in the warehouse.
 
     parties: rec, email, phone, facebook_ref, full_name, contact_kind, language (own identities dropped).
     existing: identity_type, identity_value, contact_id for the batch's identities already known.
-    Records with the same (email, phone, facebook_ref) are resolved once: a big export repeats its donors.
+    combos: `party_combos(parties)` when the caller has it. Records with the same (email, phone,
+    facebook_ref) are resolved once: the work follows the distinct people, not the rows.
     """
-    combos = parties.select(list(KEY_COLUMNS)).unique(maintain_order=True).with_row_index("combo")
-    combos = combos.with_columns(pl.col("combo").cast(pl.Int64))
-    rec_combo = parties.select("rec", *KEY_COLUMNS).join(combos, on=list(KEY_COLUMNS), how="left",
-                                                         nulls_equal=True).select("rec", "combo")
+    combos = party_combos(parties) if combos is None else combos
     result = _resolve_combos(identity_edges(combos, "combo"), existing, next_contact_id)
-    record_contacts = rec_combo.join(result["combo_contacts"], on="combo", how="left").select("rec", "contact_id")
+    combo_contacts = combos.join(result["combo_contacts"], on="combo", how="left")
+    record_contacts = (combo_contacts.select("recs", "contact_id").explode("recs")
+                       .select(rec=pl.col("recs"), contact_id=pl.col("contact_id")).sort("rec"))
+    # each field's first non-null value over the contact's records, in record order
     first_values = (
-        parties.join(record_contacts, on="rec").sort("rec")
-        .group_by("contact_id", maintain_order=True)
-        .agg(
-            full_name=pl.col("full_name").drop_nulls().first(),
-            email=pl.col("email").drop_nulls().first(),
-            phone=pl.col("phone").drop_nulls().first(),
-            language=pl.col("language").drop_nulls().first(),
-            kind=pl.col("contact_kind").drop_nulls().first(),
-        )
-        .drop_nulls("contact_id")
+        combo_contacts.drop_nulls("contact_id")
+        .group_by("contact_id")
+        .agg(first_rec=pl.col("recs").list.first().min(),
+             **{column: pl.col(field).sort_by(f"{field}_rec", nulls_last=True).first()
+                for field, column in FIELDS.items()})
+        .sort("first_rec").drop("first_rec")
     )
     new_ids = result["new_ids"]
     return Resolution(

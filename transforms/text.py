@@ -12,7 +12,7 @@ from typing import NamedTuple
 import phonenumbers
 import polars as pl
 
-from .canonical import UTC
+from .canonical import AMOUNT, UTC
 
 CEDILLA_TO_COMMA = str.maketrans({"ş": "ș", "ţ": "ț", "Ş": "Ș", "Ţ": "Ț"})
 # cp1250 prints characters in 0x80-0x9F (€ „ ” – Š ...); ISO-8859-2 has only control codes there
@@ -123,7 +123,7 @@ def read_csv_bytes(raw: bytes, source: str) -> CsvTable:
         raw, encoding = raw[3:], "utf-8-sig"
     elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text"
         raw, encoding = raw.decode("utf-16").encode("utf-8"), "utf-16"
-    if not raw.strip():
+    if not raw or raw.isspace():   # (isspace stops at the first other byte; strip would copy the file)
         raise UnreadableFile(f"{source}: the file is empty")
     if b"\r" in raw and b"\r\n" not in raw:  # old Mac line ends
         raw = raw.replace(b"\r", b"\n")
@@ -285,21 +285,44 @@ def normalise_phones(values: pl.Series, region: str = "RO") -> pl.Series:
     return stripped.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
+# an amount once grouping is gone: digits, at most two decimals (trailing zeros aside), no exponent
+_AMOUNT_TEXT = r"^[+-]?\d{1,16}(\.\d{1,2}0*)?$"
+
+
 def parse_number(col: pl.Expr, decimal_comma: bool) -> pl.Expr:
-    """'1.234,50' / '2,500.00' / '25.00' / '-43,47' to Float64 (null when not a number).
+    """'1.234,50' / '2,500.00' / '25.00' / '-43,47' to Float64 (null when not a number); for quantities
+    such as hours. Money goes through `parse_amount`, never through a float.
 
     Worked out once per distinct value: exports repeat the same few amounts many times.
     """
-    return col.map_batches(lambda values: _numbers_by_value(values, decimal_comma), return_dtype=pl.Float64)
+    return col.map_batches(lambda values: _by_value(values, _number_text(pl.col("v"), decimal_comma)
+                                                    .cast(pl.Float64, strict=False)), return_dtype=pl.Float64)
 
 
-def _numbers_by_value(values: pl.Series, decimal_comma: bool) -> pl.Series:
-    uniques = values.unique().drop_nulls().to_frame("v")
-    parsed = uniques.with_columns(n=_number_expr(pl.col("v"), decimal_comma))
-    return values.to_frame("v").join(parsed, on="v", how="left", maintain_order="left").get_column("n")
+def parse_amount(col: pl.Expr, decimal_comma: bool) -> pl.Expr:
+    """'1.234,50' / '2,500.00' / '25.00' / '-43,47' to an exact Decimal(18, 2) (null when not an amount
+    of at most two decimals: '12.345' or '1e3' is refused, never rounded or truncated)."""
+    def exact(text: pl.Expr) -> pl.Expr:
+        return pl.when(text.str.contains(_AMOUNT_TEXT)).then(text).cast(AMOUNT, strict=False)
+
+    return col.map_batches(lambda values: _by_value(values, exact(_number_text(pl.col("v"), decimal_comma))),
+                           return_dtype=AMOUNT)
 
 
-def _number_expr(col: pl.Expr, decimal_comma: bool) -> pl.Expr:
+def amount_key(col: pl.Expr) -> pl.Expr:
+    """An amount as text the way record keys have always spelled it ('40.0', '12.5', '12.34': the shortest
+    form, as the float it once was), so keys made before amounts were exact stay the same."""
+    return col.cast(pl.String).str.replace(r"(\.\d)0$", "${1}")
+
+
+def _by_value(values: pl.Series, parsed: pl.Expr) -> pl.Series:
+    """`parsed` (an expression of column v) worked out once per distinct value, then spread back."""
+    uniques = values.unique().drop_nulls().to_frame("v").with_columns(n=parsed)
+    return values.to_frame("v").join(uniques, on="v", how="left", maintain_order="left").get_column("n")
+
+
+def _number_text(col: pl.Expr, decimal_comma: bool) -> pl.Expr:
+    """A number as written in an export, as plain text: '1.234,50' -> '1234.50' (grouping gone, '.' decimal)."""
     s = col.str.strip_chars().str.replace_all(r"[\s\u00a0]", "")
     has_dot, has_comma = s.str.contains(r"\."), s.str.contains(",")
     last_is_comma = s.str.contains(r",\d*$") & has_dot
@@ -318,7 +341,7 @@ def _number_expr(col: pl.Expr, decimal_comma: bool) -> pl.Expr:
         .when(has_comma).then(only_comma)
         .otherwise(only_dot)
     )
-    return text.cast(pl.Float64, strict=False)
+    return text
 
 
 def parse_local_time(col: pl.Expr, fmt: str, timezone: str) -> pl.Expr:
@@ -398,7 +421,7 @@ def record_texts(frame: pl.DataFrame, columns: list[str], delimiter: str) -> pl.
 
 def quarantined(rejected: pl.DataFrame, columns: list[str], delimiter: str,
                 rows: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Quarantine rows (line_or_key, reason, raw) of rejected records, raw as in the file.
+    """Quarantine rows (record_no, line_or_key, reason, raw) of rejected records, raw as in the file.
 
     `rejected` has source_line and reason, and either the file's columns or record_no to find them in `rows`.
     """
@@ -406,7 +429,7 @@ def quarantined(rejected: pl.DataFrame, columns: list[str], delimiter: str,
         kept = [c for c in ("record_text",) if c in rows.columns]
         rejected = rejected.select("record_no", "source_line", "reason").join(
             rows.select("record_no", *columns, *kept), on="record_no", how="left", maintain_order="left")
-    return rejected.select(line_or_key=pl.col("source_line"), reason=pl.col("reason"),
+    return rejected.select("record_no", line_or_key=pl.col("source_line"), reason=pl.col("reason"),
                            raw=record_texts(rejected, columns, delimiter))
 
 

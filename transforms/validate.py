@@ -45,18 +45,9 @@ def _rules(name: str, settings: Settings) -> list[tuple[pl.Expr, str]]:
     return []
 
 
-def _with_base_amounts(frame: pl.DataFrame, settings: Settings) -> pl.DataFrame:
-    rates = {settings.money.base_currency.upper(): 1.0, **{k.upper(): v for k, v in settings.money.fx.items()}}
-    rate = pl.col("currency").str.to_uppercase().replace_strict(rates, default=None, return_dtype=pl.Float64)
-    return frame.with_columns(
-        currency=pl.col("currency").str.to_uppercase(),
-        amount_base=(pl.col("amount") * rate).round(2),
-    ).with_columns(net_amount_base=pl.col("amount_base"))
-
-
 def validate_frames(frames: dict[str, pl.DataFrame], settings: Settings
                     ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-    """Drop every record that breaks a rule from all frames; return them as quarantine rows."""
+    """Drop every record that breaks a rule from all frames; return them as quarantine rows (with record_no)."""
     bad_parts = []
     for name, frame in frames.items():
         for is_bad, reason in _rules(name, settings):
@@ -75,6 +66,4 @@ def validate_frames(frames: dict[str, pl.DataFrame], settings: Settings
     else:
         rejected = pl.DataFrame(schema={"record_no": pl.Int64, "line_or_key": pl.String,
                                         "reason": pl.String, "raw": pl.String})
-    if "donations" in frames:
-        frames["donations"] = _with_base_amounts(frames["donations"], settings)
-    return frames, rejected.drop("record_no")
+    return frames, rejected

@@ -12,7 +12,8 @@ PRESETS = (
     "eventbrite", "twilio", "facebook", "volunteers", "partners", "events",
 )
 
-QUARANTINE_SCHEMA = {"line_or_key": pl.String, "reason": pl.String, "raw": pl.String}
+# record_no: the record's 0-based number in the file, like every frame row's (the loader accounts by it)
+QUARANTINE_SCHEMA = {"record_no": pl.Int64, "line_or_key": pl.String, "reason": pl.String, "raw": pl.String}
 
 
 class UnknownChannel(LegaturaError):

@@ -141,7 +141,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
             rows.append(row)
             continue
         key = str(message.line) if message.in_mbox else _key_of(message.raw)
-        rejected.append({"line_or_key": key, "reason": reason, "raw": _raw_text(message.raw)})
+        rejected.append({"record_no": record_no, "line_or_key": key, "reason": reason, "raw": _raw_text(message.raw)})
     return ParseResult(
         channel="email",
         records_read=len(messages),

@@ -97,7 +97,7 @@ def _read_lines(raw: bytes) -> tuple[list[dict], list[dict], int]:
     for line in lines:
         problem = line.error or event_problem(line.value)
         if problem:
-            rejected.append({"line_or_key": str(line.line), "raw": line.text, "reason": problem})
+            rejected.append({"record_no": line.record_no, "line_or_key": str(line.line), "raw": line.text, "reason": problem})
             continue
         record = {k: (line.value.get(k) or "").strip() or None for k in TEXT_FIELDS}
         records.append({"record_no": line.record_no, "source_line": str(line.line), **record,

@@ -124,7 +124,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         full_name=pl.lit(counterpart, pl.String),
     )
     quarantine = frame.filter(pl.col("reason").is_not_null()).select(
-        line_or_key=pl.format("{}#{}", pl.col("thread_path"), pl.col("record_no")), reason="reason", raw="raw")
+        "record_no", line_or_key=pl.format("{}#{}", pl.col("thread_path"), pl.col("record_no")), reason="reason", raw="raw")
     return ParseResult(
         channel="facebook",
         records_read=frame.height,

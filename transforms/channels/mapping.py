@@ -44,9 +44,10 @@ from legatura.transforms.channels.forms import (
 )
 from legatura.transforms.errors import LegaturaError
 from legatura.transforms.text import (
+    amount_key,
     normalise_email,
     normalise_phones,
-    parse_number,
+    parse_amount,
     quarantined,
     read_export,
     row_hash,
@@ -285,7 +286,7 @@ def _unknown_identity() -> pl.Expr:
 def _donations(fielded, mapping, settings, name, time_label, expected, key_header, decimal_comma, headers):
     currency = (mapping.get("currency") or settings.money.base_currency).upper()
     frame = _identity(fielded).with_columns(
-        amount=parse_number(pl.col("amount"), decimal_comma=decimal_comma),
+        amount=parse_amount(pl.col("amount"), decimal_comma=decimal_comma),
         currency=pl.coalesce(pl.col("currency").str.strip_chars().replace("", None) if "currency" in fielded.columns
                              else pl.lit(None, pl.String), pl.lit(currency)).str.to_uppercase(),
         campaign=pl.col("campaign").str.strip_chars().replace("", None) if "campaign" in fielded.columns
@@ -310,7 +311,8 @@ def _donations(fielded, mapping, settings, name, time_label, expected, key_heade
     bad = frame.filter(pl.col("reason").is_not_null())
     good = frame.filter(pl.col("reason").is_null()).with_columns(
         donated_iso=pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%S"))
-    hashed = row_hash(good, ["donated_iso", "email", "phone", "full_name", "amount", "currency", "campaign"],
+    # the amount spelled as before amounts were exact, so a file loaded then keeps its keys
+    hashed = row_hash(good.with_columns(amount=amount_key(pl.col("amount"))), ["donated_iso", "email", "phone", "full_name", "amount", "currency", "campaign"],
                       f"{name}:")
     donations = good.with_columns(hashed=hashed).select(
         "record_no", "source_line", "email", "phone", "full_name", "language", "amount", "currency",

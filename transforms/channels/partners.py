@@ -209,8 +209,9 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         liaison_full_name=pl.col("liaison"),
     )
     quarantine = pl.concat([
-        pl.DataFrame(unreadable, schema={"record_no": pl.Int64, **QUARANTINE_SCHEMA}).drop("record_no"),
-        frame.filter(pl.col("reason").is_not_null()).select(line_or_key="source_line", reason="reason", raw="raw"),
+        pl.DataFrame(unreadable, schema=QUARANTINE_SCHEMA),
+        frame.filter(pl.col("reason").is_not_null()).select("record_no", line_or_key="source_line", reason="reason",
+                                                             raw="raw"),
     ])
     return ParseResult(
         channel="partners",

@@ -17,7 +17,7 @@ from legatura.transforms.channels import ParseResult
 from legatura.transforms.text import (
     normalise_email,
     normalise_phones,
-    parse_number,
+    parse_amount,
     quarantined,
     read_export,
     valid_email,
@@ -74,7 +74,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         txn_id=blank_to_null(pl.col("Transaction ID")),
         reference_id=blank_to_null(col("Reference Txn ID")),
         happened_at=paypal_time(pl.col("Date"), pl.col("Time"), pl.col("TimeZone"), settings.organisation.timezone),
-        gross=parse_number(pl.col("Gross"), decimal_comma=decimal_comma),
+        gross=parse_amount(pl.col("Gross"), decimal_comma=decimal_comma),
         currency=pl.col("Currency").str.strip_chars().str.to_uppercase(),
         kind=pl.col("Type").fill_null("").str.strip_chars().str.to_lowercase(),
         status=col("Status").fill_null("").str.strip_chars().str.to_lowercase(),

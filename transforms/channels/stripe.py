@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 import polars as pl
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.text import (
+    AMOUNT,
+    amount_key,
     normalise_email,
-    parse_number,
+    parse_amount,
     parse_utc_time,
     quarantined,
     read_export,
@@ -56,8 +58,8 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     frame = rows.with_columns(
         charge_id=cell("id"),
         created=_utc_time(pl.col("Created date (UTC)")),
-        amount=parse_number(pl.col("Amount"), decimal_comma=False),
-        refunded=parse_number(col("Amount Refunded"), decimal_comma=False).fill_null(0.0),
+        amount=parse_amount(pl.col("Amount"), decimal_comma=False),
+        refunded_given=parse_amount(col("Amount Refunded"), decimal_comma=False),
         refunded_at=(_utc_time(pl.col("Refunded date (UTC)")) if "Refunded date (UTC)" in columns
                      else pl.lit(None, dtype=pl.Datetime("us", "UTC"))),
         currency=pl.col("Currency").str.strip_chars().str.to_uppercase(),
@@ -66,7 +68,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         full_name=pl.coalesce(cell("Customer Description"), cell("Card Name")),
         recurring=col("Invoice ID").str.strip_chars().str.len_chars().fill_null(0) > 0,
         campaign=cell("campaign (metadata)"),
-    )
+    ).with_columns(refunded=pl.col("refunded_given").fill_null(pl.lit(0).cast(AMOUNT)))
 
     # the checks run on every row; the reason text is written only for the rows that fail
     checks = [
@@ -76,6 +78,8 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         (~pl.col("status").is_in(["paid", "refunded", "failed"]), pl.format("unknown Status '{}'", shown("Status"))),
         ((pl.col("status") != "failed") & pl.col("amount").is_null(),
          pl.format("Amount '{}' is not a number", shown("Amount"))),
+        (cell("Amount Refunded").is_not_null() & pl.col("refunded_given").is_null(),
+         pl.format("Amount Refunded '{}' is not a number", shown("Amount Refunded"))),
         (pl.col("email").is_not_null() & ~valid_email(pl.col("email")),
          pl.format("Customer Email '{}' is not a valid address", shown("Customer Email"))),
     ]
@@ -84,8 +88,13 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     for check, text in checks[1:]:
         reason = reason.when(check.fill_null(True)).then(text)
     bad = frame.filter(pl.col("failed")).with_columns(reason=reason)
-    good = frame.filter(~pl.col("failed"))
-    gifts = good.filter(pl.col("status") != "failed")
+    # only what the frames need is carried on (a filter copies every column it is given)
+    good = frame.select("record_no", "source_line", "charge_id", "created", "amount", "refunded", "refunded_at",
+                        "currency", "status", "email", "full_name", "recurring", "campaign", "failed")
+    if bad.height:
+        good = good.filter(~pl.col("failed"))
+    attempts = good.get_column("status") == "failed"
+    gifts = good.filter(~attempts) if attempts.any() else good
 
     donations = gifts.select(
         "record_no", "source_line", "email", "full_name", "amount", "currency", "recurring", "campaign",
@@ -97,7 +106,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     )
     refunds = gifts.filter(pl.col("refunded") > 0).select(
         "record_no",
-        refund_id=pl.format("stripe:{}:refunded:{}", pl.col("charge_id"), pl.col("refunded")),
+        refund_id=pl.format("stripe:{}:refunded:{}", pl.col("charge_id"), amount_key(pl.col("refunded"))),
         donation_id=pl.lit("stripe:") + pl.col("charge_id"),
         amount=pl.col("refunded"),
         currency=pl.col("currency"),
@@ -105,7 +114,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         cumulative=pl.lit(True),
     )
     # a failed attempt is no gift, but the person is still a contact
-    contacts = good.filter(pl.col("status") == "failed").select(
+    contacts = good.filter(attempts).select(
         "record_no", "email", "full_name", record_key=pl.lit("stripe:") + pl.col("charge_id"))
     quarantine = quarantined(bad, columns, delimiter)
     return ParseResult(

@@ -28,7 +28,7 @@ def _read_lines(raw: bytes) -> tuple[list[dict], list[dict], int]:
     for line in lines:
         reason = line.error or (None if isinstance(line.value, dict) else "not a JSON object of webhook fields")
         if reason:
-            rejected.append({"line_or_key": str(line.line), "raw": line.text, "reason": reason})
+            rejected.append({"record_no": line.record_no, "line_or_key": str(line.line), "raw": line.text, "reason": reason})
             continue
         fields = {k: (None if line.value.get(k) is None else str(line.value[k])) for k in FIELDS}
         records.append({"record_no": line.record_no, "source_line": str(line.line), "raw": line.text, **fields})
@@ -99,7 +99,8 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     )
     quarantine = pl.concat([
         pl.DataFrame(unreadable, schema=QUARANTINE_SCHEMA),
-        frame.filter(pl.col("reason").is_not_null()).select(line_or_key="source_line", reason="reason", raw="raw"),
+        frame.filter(pl.col("reason").is_not_null()).select("record_no", line_or_key="source_line", reason="reason",
+                                                             raw="raw"),
     ])
     return ParseResult(
         channel="twilio",

@@ -17,14 +17,17 @@ COMMENT ON TABLE segment_membership IS 'Current segment membership: one row per 
 COMMENT ON TABLE segment_history IS 'Every stay of a contact in a segment: entered_at and exited_at are as-of dates of segment runs (exited_at NULL = still a member).';
 COMMENT ON TABLE segment_runs IS 'One row per as-of date and segment: members, entered, exited, or the error of a failed segment file; retired = its file was removed.';
 COMMENT ON TABLE messages IS 'The outbox and its history: one row per message, status queued / sending / sent / failed / bounced / suppressed (with suppression_reason).';
-COMMENT ON TABLE ingested_files IS 'Ledger of every file seen by ingest: sha256, rows read, loaded, duplicate, quarantined.';
-COMMENT ON TABLE quarantine IS 'Every rejected input record: source file, line or key, the reason in one sentence, the raw text.';
+COMMENT ON TABLE ingested_files IS 'Ledger of every file seen by ingest: sha256, rows read, loaded, duplicate, quarantined (counted from the file''s per-record outcomes, see record_outcome_ranges); file_id names the row.';
+COMMENT ON TABLE quarantine IS 'Every rejected input record: source file, line or key, the reason in one sentence, the raw text; file_id and record_no (1-based) name the ledger file and the record.';
+COMMENT ON TABLE record_outcome_ranges IS 'What became of every record of every ingested file, as runs of consecutive record numbers (1-based) with one outcome: loaded, duplicate or quarantined. The view record_outcomes lists them one row per record.';
 COMMENT ON TABLE message_responses IS 'For each outbound message that got a response: the responding interaction, when, and how it matched (reply, same channel, gift). Filled by legatura track.';
 COMMENT ON TABLE request_answers IS 'For each inbound request that got an answer: the answering interaction and when. Filled by legatura track.';
 COMMENT ON TABLE settings IS 'Key/value settings the views read, written by the flows from legatura.toml (segments.* by legatura segment, sla_hours etc. by legatura track).';
 COMMENT ON TABLE schema_migrations IS 'Which numbered migrations (warehouse/migrations/NNN_name.sql) have been applied, and when.';
 
 -- views (010-030, 300)
+COMMENT ON VIEW record_outcomes IS 'One row per record of every ingested file (since migration 009): file_id, source_file, sha256, record_no (1..rows_read) and its outcome: loaded, duplicate or quarantined.';
+COMMENT ON VIEW unaccounted_records IS 'Ledger files whose records 1..rows_read do not each have exactly one outcome, whose counts differ from their outcomes, or whose quarantine rows are not their quarantined records. Must be empty (warehouse/checks/record_outcomes.sql).';
 COMMENT ON VIEW consents IS 'Current consent per address and channel: the latest explicit choice wins (an opt-out at the same instant beats an opt-in), with its contact.';
 COMMENT ON VIEW possible_duplicates IS 'Pairs of contacts with the same normalised name but no shared identity: for review, never merged automatically.';
 COMMENT ON VIEW response_times IS 'One row per sent message: when the contact responded (reply, same channel within the attribution window, or a gift) and response_seconds.';
@@ -38,7 +41,8 @@ COMMENT ON VIEW donor_retention IS 'One row per fiscal year: donors, new, retain
 COMMENT ON VIEW donor_recapture IS 'One row per fiscal year: lapsed donors (gave before last year, not last year), those who gave again this year, and the FEP recapture rate.';
 
 -- columns whose meaning is not obvious from the name
-COMMENT ON COLUMN donations.net_amount_base IS '(amount - amount_refunded) converted to the base currency at the configured rate';
+COMMENT ON COLUMN donations.net_amount_base IS '(amount - amount_refunded) converted to the base currency: to_base_currency(amount - amount_refunded, fx_rate, 2), rounded half-up to the cent';
+COMMENT ON COLUMN donations.fx_rate IS 'the exact rate ([money] fx) the gift was converted at; 1 for the base currency';
 COMMENT ON COLUMN segment_membership.since IS 'as-of date of the segment run the contact entered at';
 COMMENT ON COLUMN segment_history.exited_at IS 'as-of date of the segment run the contact left at; NULL while a member';
 COMMENT ON COLUMN segment_parameters.this_year IS 'the fiscal year of the as-of date, named by the calendar year it starts in';
