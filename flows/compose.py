@@ -115,6 +115,10 @@ def _with_outcome(frame: pl.DataFrame, rendered: pl.DataFrame | None, batch: str
         subject=pl.when(failed).then(None).otherwise(pl.col("subject")),
         body_text=pl.when(failed).then(None).otherwise(pl.col("body_text")),
         body_html=pl.when(failed).then(None).otherwise(pl.col("body_html")),
+        address=pl.when(failed).then(None).otherwise(pl.col("address")),
+        consent_address=pl.when(failed).then(None).otherwise(pl.col("consent_address")),
+        consent_source=pl.when(failed).then(None).otherwise(pl.col("consent_source")),
+        consent_recorded_at=pl.when(failed).then(None).otherwise(pl.col("consent_recorded_at")),
         batch=pl.when((pl.col("channel") == "letter") & (pl.col("status") == "queued") & ~failed)
         .then(pl.lit(batch)).otherwise(None),
     )

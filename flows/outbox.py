@@ -114,19 +114,18 @@ def select_audience(con: duckdb.DuckDBPyConnection, campaign: Campaign, as_of: d
     if campaign.trigger:
         source = (COMPOSE_SQL / f"trigger_{campaign.trigger.replace('.', '_')}.sql").read_text(encoding="utf-8")
         params: list = []
-        run = "? || '#' || trigger_ref"
+        run = f"{_quote(campaign.name)} || '#' || trigger_ref"
     elif campaign.segments:
         source = (COMPOSE_SQL / "audience_segments.sql").read_text(encoding="utf-8")
         params = [list(campaign.segments), list(campaign.exclude_segments)]
-        run = "?"
+        run = _quote(f"{campaign.name}@{as_of.isoformat()}")
     else:
         # the analyst's SELECT runs as a subquery: only its contact_id column is used
         source = f"SELECT DISTINCT contact_id, {_quote(campaign.audience_sql)} AS audience_segment, " \
                  f"NULL::VARCHAR AS trigger_ref, NULL::TIMESTAMPTZ AS trigger_at " \
                  f"FROM ({audience_query(campaign)}) WHERE contact_id IS NOT NULL"
         params = []
-        run = "?"
-    run_value = campaign.name if campaign.trigger else f"{campaign.name}@{as_of.isoformat()}"
+        run = _quote(f"{campaign.name}@{as_of.isoformat()}")
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE compose_audience AS
@@ -134,7 +133,7 @@ def select_audience(con: duckdb.DuckDBPyConnection, campaign: Campaign, as_of: d
                    a.trigger_ref::VARCHAR AS trigger_ref, a.trigger_at::TIMESTAMPTZ AS trigger_at,
                    {run}::VARCHAR AS campaign_run
             FROM ({source}) a
-            WHERE a.contact_id IN (SELECT contact_id FROM contacts)""", [*params, run_value])
+            WHERE a.contact_id IN (SELECT contact_id FROM contacts)""", params)
     except duckdb.Error as exc:
         where = campaign.folder / campaign.audience_sql if campaign.audience_sql else campaign.name
         raise CampaignError(f"{where}: the audience query failed: {str(exc).splitlines()[0]}") from None

@@ -12,7 +12,8 @@ excluded as (
 ),
 
 final as (
-    select contact_id, arg_min(segment, rank) as audience_segment
+    select contact_id, arg_min(segment, rank) as audience_segment,
+           null as trigger_ref, null as trigger_at
     from members
     anti join excluded using (contact_id)
     group by contact_id
