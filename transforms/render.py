@@ -10,6 +10,7 @@ import traceback
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 import css_inline
@@ -68,40 +69,55 @@ def _autoescape(name: str | None) -> bool:
 
 
 def _money(locale: str):
-    def money(amount, currency: str = "RON") -> str:
-        value = Decimal(str(amount))
+    where = Locale.parse(locale)
+
+    @lru_cache(maxsize=8192)   # amounts repeat across an audience; Babel is the costly part of a render
+    def formatted(value: Decimal, currency: str) -> str:
         if locale == "ro" and currency == "RON":
-            return f"{format_decimal(value, '#,##0.00', locale='ro')} lei"
-        if locale != "ro" and currency.isalpha() and currency == "RON":
-            return f"RON {format_decimal(value, '#,##0.00', locale=locale)}"
-        return format_currency(value, currency, locale=locale).replace("\xa0", " ")
+            return f"{format_decimal(value, '#,##0.00', locale=where)} lei"
+        if currency == "RON":
+            return f"RON {format_decimal(value, '#,##0.00', locale=where)}"
+        return format_currency(value, currency, locale=where).replace("\xa0", " ")
+
+    def money(amount, currency: str = "RON") -> str:
+        return formatted(Decimal(str(amount)), currency)
     return money
 
 
 def _long_date(locale: str):
+    where = Locale.parse(locale)
+
+    @lru_cache(maxsize=8192)
     def long_date(value) -> str:
         if isinstance(value, datetime):
             value = value.date()
         if not isinstance(value, date):
             raise TypeError(f"date filter needs a date, got {type(value).__name__}")
-        return format_date(value, format="long", locale=locale)
+        return format_date(value, format="long", locale=where)
     return long_date
 
 
 def _plural(locale: str):
     rules = Locale.parse(locale)
 
+    @lru_cache(maxsize=8192)
     def plural(count, one: str, few: str | None = None, other: str | None = None) -> str:
         """`3 | plural("donație", "donații", "de donații")` -> "3 donații" (Babel's plural rules)."""
         form = rules.plural_form(count)
         word = {"one": one, "few": few or other or one, "other": other or few or one}.get(form, other or one)
-        return f"{format_decimal(count, locale=locale)} {word}"
+        return f"{format_decimal(count, locale=rules)} {word}"
     return plural
 
 
 def _number(locale: str):
+    where = Locale.parse(locale)
+
+    @lru_cache(maxsize=8192)
+    def formatted(value: Decimal, pattern: str) -> str:
+        return format_decimal(value, pattern, locale=where)
+
     def number(value, pattern: str = "#,##0.##") -> str:
-        return format_decimal(Decimal(str(value)), pattern, locale=locale)
+        return formatted(Decimal(str(value)), pattern)
     return number
 
 
