@@ -1,12 +1,23 @@
 """The messaging commands: compose, check, preview, why (registered on the `legatura` app by import)."""
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from legatura.flows.cli import CommandFailed, app, emit, settings, start_prefect
+from legatura.transforms.errors import LegaturaError
+
+
+@contextlib.contextmanager
+def one_line():
+    """legatura's own errors (a broken campaign, an unknown contact) become the CLI's one-line failure."""
+    try:
+        yield
+    except LegaturaError as exc:
+        raise CommandFailed(str(exc)) from None
 
 
 def _as_of(value: Optional[str]) -> date:
@@ -36,7 +47,8 @@ def compose(
     from legatura.flows.compose import compose_flow
 
     config = str(state.config) if state.config else None
-    summary = compose_flow(campaign, config=config, as_of=when, dry_run=dry_run)
+    with one_line():
+        summary = compose_flow(campaign, config=config, as_of=when, dry_run=dry_run)
     emit(summary, as_json, summary.lines())
 
 
@@ -54,8 +66,12 @@ def check(
 
     s = settings()
     when = _as_of(as_of)
-    with read_only(s) as con:
-        report = check_campaign(s, campaign, when, con)
+    with one_line():
+        if not (s.warehouse.snapshot.exists() or s.warehouse.path.exists()):
+            report = check_campaign(s, campaign, when)   # no warehouse yet: the files and the sample contact
+        else:
+            with read_only(s) as con:
+                report = check_campaign(s, campaign, when, con)
     for line in report.lines():
         typer.echo(line)
     if not report.ok:
@@ -78,7 +94,7 @@ def preview(
     from legatura.flows.why import preview_message, read_only
 
     s = settings()
-    with read_only(s) as con:
+    with one_line(), read_only(s) as con:
         result = preview_message(con, s, campaign, contact, _as_of(as_of), channel, language)
     typer.echo(result.header)
     typer.echo(result.text or "(no text part: a printable letter)")
@@ -100,7 +116,7 @@ def why(
     from legatura.flows.why import explain, read_only
 
     s = settings()
-    with read_only(s) as con:
+    with one_line(), read_only(s) as con:
         lines = explain(con, contact, campaign, s.organisation.timezone)
     for line in lines:
         typer.echo(line)

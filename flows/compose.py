@@ -12,7 +12,7 @@ from legatura.flows.check import CampaignCheckFailed, check_campaign, organisati
 from legatura.flows.config import Settings, load_settings
 from legatura.flows.letters import letters_folder, write_letter_batch
 from legatura.flows.outbox import OutboxWriter, context_rows, decide, put_params, select_audience
-from legatura.flows.render_pool import default_workers, render_chunks
+from legatura.flows.render_pool import default_workers, render_chunks, render_pool
 from legatura.transforms.campaigns import load_campaign
 from legatura.warehouse.db import open_for_write
 from prefect import flow
@@ -35,6 +35,7 @@ class ComposeSummary:
     letters_file: str | None = None
     sample: str | None = None
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)   # seconds per step: where the time goes
 
     def lines(self) -> list[str]:
         verb = "would queue" if self.dry_run else "queued"
@@ -58,18 +59,53 @@ def compose_campaign(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
     started = time.perf_counter()
     templates = settings.templates.path
     campaign = load_campaign(templates, name)
+    clock = _Clock()
     report = check_campaign(settings, name, as_of, con)
     if not report.ok:
         raise CampaignCheckFailed(f"campaign {name} failed its check, nothing queued: " + "; ".join(report.errors))
-    summary = ComposeSummary(name, as_of, dry_run, warnings=list(dict.fromkeys(report.warnings))[:10])
+    summary = ComposeSummary(name, as_of, dry_run, warnings=list(dict.fromkeys(report.warnings))[:10],
+                             phases=clock.phases)
+    clock.lap("check")
     run_at = put_params(con, settings, campaign, as_of, now)
     summary.audience = select_audience(con, campaign, as_of)
-    decisions = decide(con)
-    rows = context_rows(con)
+    clock.lap("audience")
     workers = default_workers(settings.compose.render_workers) if workers is None else workers
-    batch = None
-    if "letter" in campaign.channels:
-        batch = f"{name}@{as_of.isoformat()}" if not campaign.trigger else f"{name}@{run_at:%Y-%m-%dT%H%M%S}"
+    organisation = organisation_of(settings)
+    with render_pool(templates, campaign, organisation, as_of, workers, summary.audience) as pool:
+        decisions = decide(con)
+        clock.lap("decide")
+        rows = context_rows(con)
+        clock.lap("context")
+        batch = None
+        if "letter" in campaign.channels:
+            batch = f"{name}@{as_of.isoformat()}" if not campaign.trigger else f"{name}@{run_at:%Y-%m-%dT%H%M%S}"
+        final = _queue(con, campaign, decisions, render_chunks(rows, templates, campaign, organisation, as_of, pool),
+                       batch, dry_run, summary, clock)
+    outcome = pl.concat(final) if final else pl.DataFrame()
+    _count(summary, outcome)
+    if batch and not dry_run and summary.by_channel.get("letter"):
+        summary.letters_file = str(write_letter_batch(con, batch, letters_folder(settings), templates,
+                                                      settings.organisation.language))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+class _Clock:
+    """Seconds spent per step, summed over laps (rendering and writing interleave chunk by chunk)."""
+
+    def __init__(self):
+        self.phases: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = self.phases.get(name, 0.0) + now - self.last
+        self.last = now
+
+
+def _queue(con, campaign, decisions: pl.DataFrame, rendered_chunks, batch: str | None, dry_run: bool,
+           summary: ComposeSummary, clock: _Clock) -> list[pl.DataFrame]:
+    """Write the suppressed rows, then each rendered chunk as it arrives, in one transaction."""
     final: list[pl.DataFrame] = []
     writer = OutboxWriter(con, campaign)
     if not dry_run:
@@ -79,26 +115,24 @@ def compose_campaign(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
         final.append(suppressed.select("status", "channel", "language", "suppression_reason"))
         if not dry_run:
             writer.write(suppressed)
-        for rendered in render_chunks(rows, templates, campaign, organisation_of(settings), as_of, workers):
-            part = _with_outcome(decisions.join(rendered, on="decision_no", how="inner"), rendered, batch)
+        queued = decisions.filter(pl.col("status") == "queued")
+        for rendered in rendered_chunks:
+            clock.lap("render")
+            part = _with_outcome(queued.join(rendered, on="decision_no", how="inner"), rendered, batch)
             if summary.sample is None:
                 summary.sample = _sample(part)
             final.append(part.select("status", "channel", "language", "suppression_reason"))
             if not dry_run:
                 writer.write(part)
+            clock.lap("write")
         if not dry_run:
             con.execute("COMMIT")
+        clock.lap("write")
     except BaseException:
         if not dry_run:
             con.execute("ROLLBACK")
         raise
-    outcome = pl.concat(final) if final else pl.DataFrame()
-    _count(summary, outcome)
-    if batch and not dry_run and summary.by_channel.get("letter"):
-        summary.letters_file = str(write_letter_batch(con, batch, letters_folder(settings), templates,
-                                                      settings.organisation.language))
-    summary.seconds = time.perf_counter() - started
-    return summary
+    return final
 
 
 def _with_outcome(frame: pl.DataFrame, rendered: pl.DataFrame | None, batch: str | None) -> pl.DataFrame:

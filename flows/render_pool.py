@@ -5,6 +5,7 @@ and renders whole chunks; nothing per message crosses the process boundary but t
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -49,17 +50,27 @@ def default_workers(configured: int = 0) -> int:
     return configured if configured > 0 else max(1, len(os.sched_getaffinity(0)))
 
 
+@contextlib.contextmanager
+def render_pool(templates: Path, campaign: Campaign, organisation: dict, as_of: date, workers: int,
+                expected: int) -> Iterator[object | None]:
+    """Worker processes for rendering, started early (they import while the parent runs the SQL); None if
+    one process is enough. Spawned, not forked: the parent holds a DuckDB connection and Prefect's threads."""
+    if workers <= 1 or expected < 2 * CHUNK:
+        yield None
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_start, initargs=(str(templates), campaign, organisation, as_of)) as pool:
+        yield pool
+
+
 def render_chunks(rows: pl.DataFrame, templates: Path, campaign: Campaign, organisation: dict, as_of: date,
-                  workers: int = 1, chunk: int = CHUNK) -> Iterator[pl.DataFrame]:
-    """Rendered chunks of `rows`, in order; several processes when there are workers and rows enough."""
+                  pool=None, chunk: int | None = None) -> Iterator[pl.DataFrame]:
+    """Rendered chunks of `rows`, in order: on the pool's processes when there is one, else here."""
+    chunk = chunk or CHUNK
     chunks = [rows.slice(i, chunk) for i in range(0, rows.height, chunk)]
-    if workers <= 1 or len(chunks) < 2:
+    if pool is None or len(chunks) < 2:
         renderer = Renderer(templates, campaign, organisation, as_of)
         for part in chunks:
             yield render_frame(renderer, part)
         return
-    # spawn, not fork: the parent holds a DuckDB connection and Prefect's threads
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_start,
-                      initargs=(str(templates), campaign, organisation, as_of)) as pool:
-        yield from pool.imap(_render, chunks)
+    yield from pool.imap(_render, chunks)

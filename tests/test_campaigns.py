@@ -89,3 +89,24 @@ def test_campaign_every_shipped_campaign_checks_for_real_contacts(tmp_path):
         assert sampled >= 8   # most shipped campaigns have an audience in the fixtures
     finally:
         con.close()
+
+
+@pytest.mark.subprocess
+def test_campaign_check_command_fails_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    shutil.copytree(SHIPPED, tmp_path / "templates")
+    (tmp_path / "templates" / "thank-you" / "email.ro.txt.j2").write_text("{{ contact.nmae }}", encoding="utf-8")
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [str(Path(sys.executable).parent / "legatura"), *args], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "LEGATURA_TEMPLATES__PATH": str(tmp_path / "templates")})
+    good = run("check", "annual-statement")
+    assert good.returncode == 0 and "campaign annual-statement: OK" in good.stdout
+    bad = run("check", "thank-you")
+    assert bad.returncode == 1
+    assert "error: thank-you/email.ro.txt.j2" in bad.stdout and "nmae" in bad.stdout
+    assert bad.stderr.strip().splitlines()[-1] == "Error: campaign thank-you failed its check (1 error(s))"
+    unknown = run("check", "no-such-campaign")
+    assert unknown.returncode == 1 and unknown.stderr.startswith("Error: ") and "no such campaign" in unknown.stderr

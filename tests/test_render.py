@@ -65,3 +65,50 @@ def test_sms_segments_gsm7_and_transliteration():
     assert sms.non_gsm7("Mulțumim, Ștefan!") == ["ț", "Ș"]
     assert sms.transliterate("Mulțumim, Ștefan! Îți mulțumim.") == "Multumim, Stefan! Iti multumim."
     assert sms.is_gsm7(sms.transliterate("ăâîșț ĂÂÎȘȚ „citat”"))
+
+
+def _renderer(name: str):
+    from pathlib import Path
+
+    from legatura.transforms.campaigns import load_campaign
+    from legatura.transforms.render import Renderer
+
+    templates = Path("templates")
+    return Renderer(templates, load_campaign(templates, name), {"name": "Asociația Exemplu", "email": "c@a.ro",
+                                                              "public_url": "https://a.ro", "language": "ro",
+                                                              "phone": None}, date(2026, 11, 30))
+
+
+def test_render_hostile_name_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
+    from conftest_compose import compose_settings
+    from legatura.transforms.campaigns import load_campaign
+    from legatura.transforms.context import sample_row
+    from legatura.transforms.render import Renderer
+
+    templates = compose_settings(tmp_path).templates.path
+    renderer = Renderer(templates, load_campaign(templates, "appeal"), {"name": "A", "email": "c@a.ro",
+                        "public_url": "https://a.ro", "language": "ro", "phone": None}, date(2026, 11, 30))
+    row = {**sample_row("email", "ro"), "full_name": "<b>Ana</b>\r\nBcc: evil@example.com"}
+    out = renderer.render(row)
+    assert out.reason is None
+    assert "<b>Ana</b>" not in out.body_html and "&lt;b&gt;Ana&lt;/b&gt;" in out.body_html
+    assert out.subject == "Apel pentru <b>Ana</b> Bcc: evil@example.com"   # one line: no header injection
+    assert "Dragă <b>Ana</b>," in out.body_text                             # text is not HTML: as written
+
+
+def test_render_missing_value_fails_that_message_naming_template_and_contact():
+    from legatura.transforms.context import sample_row
+
+    row = {**sample_row("email", "ro"), "contact_id": 42, "last_gift": None}
+    out = _renderer("lybunt-winback").render(row)
+    assert out.reason == "template_error"
+    assert "lybunt-winback/email.ro.html.j2" in out.error and "contact 42" in out.error
+    assert "last_gift" in out.error or "None" in out.error
+
+
+def test_render_sms_transliterated_when_the_campaign_asks():
+    from legatura.transforms.context import sample_row
+
+    out = _renderer("thank-you").render({**sample_row("sms", "ro"), "full_name": "Ștefan Rădulescu"})
+    assert out.reason is None and sms.is_gsm7(out.body_text) and "Stefan" in out.body_text
+    assert out.sms_segments == sms.segments(out.body_text) <= 2
