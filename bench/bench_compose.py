@@ -70,8 +70,16 @@ def build(folder: Path, contacts: int) -> Settings:
     return settings
 
 
-def _ceiling_worker(args) -> tuple[int, float]:
-    """Render HTML + text for prebuilt contexts; only the Jinja2 renders are timed."""
+_barrier = None   # set in each ceiling worker: all start rendering at the same instant
+
+
+def _ceiling_start(barrier) -> None:
+    global _barrier
+    _barrier = barrier
+
+
+def _ceiling_worker(args) -> tuple[int, float, float]:
+    """Render HTML + text for prebuilt contexts, all workers at once; only the Jinja2 renders are timed."""
     templates, campaign, organisation, rows = args
     renderer = Renderer(Path(templates), campaign, organisation, AS_OF)
     jobs = []
@@ -79,15 +87,20 @@ def _ceiling_worker(args) -> tuple[int, float]:
         ctx = renderer.context(row)
         html, text = renderer.templates[("email", row["language"])]
         jobs.append((html, text, ctx))
-    started = time.perf_counter()
+    for html, text, ctx in jobs[:50]:    # warm: Babel loads its locale data on first use
+        html.render(ctx)
+        text.render(ctx)
+    _barrier.wait()
+    started = time.time()
     for html, text, ctx in jobs:
         html.render(ctx)
         text.render(ctx)
-    return len(jobs), time.perf_counter() - started
+    return len(jobs), started, time.time()
 
 
 def ceiling(settings: Settings, workers: int, sample: int) -> float:
-    """HTML + text renders per second of the campaign's templates, on `workers` cores at once."""
+    """HTML + text renders per second of the campaign's templates, `workers` processes rendering at once."""
+    import polars as pl
     from legatura.flows.check import organisation_of
     from legatura.flows.outbox import context_rows, decide, put_params, select_audience
     from legatura.warehouse import db
@@ -97,21 +110,22 @@ def ceiling(settings: Settings, workers: int, sample: int) -> float:
     put_params(con, settings, campaign, AS_OF, NOW)
     select_audience(con, campaign, AS_OF)
     decide(con)
-    import polars as pl
-
     rows = context_rows(con).filter(pl.col("channel") == "email").head(sample).to_dicts()
     con.close()
     share = [rows[i::workers] for i in range(workers)]
     args = [(str(settings.templates.path), campaign, organisation_of(settings), part) for part in share]
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        results = pool.map(_ceiling_worker, args)
-    return sum(n for n, _ in results) / max(seconds for _, seconds in results)
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(workers)
+    with context.Pool(workers, initializer=_ceiling_start, initargs=(barrier,)) as pool:
+        results = pool.map(_ceiling_worker, args, chunksize=1)
+    return sum(n for n, _, _ in results) / (max(end for _, _, end in results) - min(start for _, start, _ in results))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=0, help="render processes (0: one per core)")
+    parser.add_argument("--dry-run", action="store_true", help="render everything, write nothing (the write's share)")
     args = parser.parse_args()
     from legatura.flows.compose import compose_campaign
     from legatura.flows.render_pool import default_workers
@@ -123,8 +137,10 @@ def main() -> None:
         rate_ceiling = ceiling(settings, workers, min(args.contacts, 20_000))
         con = db.connect(settings.warehouse.path)
         started = time.perf_counter()
-        summary = compose_campaign(con, settings, CAMPAIGN, AS_OF, now=NOW, workers=workers)
+        summary = compose_campaign(con, settings, CAMPAIGN, AS_OF, now=NOW, workers=workers, dry_run=args.dry_run)
+        checkpoint_started = time.perf_counter()
         con.execute("CHECKPOINT")
+        summary.phases["checkpoint"] = time.perf_counter() - checkpoint_started
         seconds = time.perf_counter() - started
         rows = con.execute("SELECT count(*) FROM messages WHERE campaign = ?", [CAMPAIGN]).fetchall()[0][0]
         con.close()

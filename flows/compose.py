@@ -18,6 +18,7 @@ from legatura.warehouse.db import open_for_write
 from prefect import flow
 
 QUEUED_EVENT = "legatura.messages.queued"
+WRITE_ROWS = 5000   # outbox rows per INSERT: fewer, larger statements
 
 
 @dataclass
@@ -115,19 +116,29 @@ def _queue(con, campaign, decisions: pl.DataFrame, rendered_chunks, batch: str |
         final.append(suppressed.select("status", "channel", "language", "suppression_reason"))
         if not dry_run:
             writer.write(suppressed)
+        # context rows come in decision order, so each rendered chunk lines up with the next queued slice
         queued = decisions.filter(pl.col("status") == "queued")
+        done, pending = 0, []
         for rendered in rendered_chunks:
             clock.lap("render")
-            part = _with_outcome(queued.join(rendered, on="decision_no", how="inner"), rendered, batch)
+            decided = queued.slice(done, rendered.height)
+            done += rendered.height
+            if not decided.get_column("decision_no").equals(rendered.get_column("decision_no")):
+                raise RuntimeError("rendered messages out of step with their decisions")  # a bug, never data
+            part = _with_outcome(decided.hstack(rendered.drop("decision_no")), rendered, batch)
             if summary.sample is None:
                 summary.sample = _sample(part)
             final.append(part.select("status", "channel", "language", "suppression_reason"))
-            if not dry_run:
-                writer.write(part)
+            pending.append(part)
+            if not dry_run and sum(p.height for p in pending) >= WRITE_ROWS:
+                writer.write(pl.concat(pending))
+                pending = []
             clock.lap("write")
+        if not dry_run and pending:
+            writer.write(pl.concat(pending))
         if not dry_run:
             con.execute("COMMIT")
-        clock.lap("write")
+        clock.lap("commit")
     except BaseException:
         if not dry_run:
             con.execute("ROLLBACK")

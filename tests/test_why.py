@@ -76,5 +76,11 @@ def test_compose_flow_under_prefect_then_cli_why_and_check(tmp_path, prefect_api
         state.settings = None
         result = runner.invoke(app, ["--config", str(config), "check", "thank-you", "--as-of", "2026-11-30"])
         assert result.exit_code == 0 and "campaign thank-you: OK" in result.output
+        state.settings = None
+        result = runner.invoke(app, ["--config", str(config), "compose", "appeal", "--as-of", "2026-11-30",
+                                     "--dry-run"])
+        assert result.exit_code == 0, result.output
+        assert "appeal as of 2026-11-30: audience" in result.output and "would queue" in result.output
+        assert "suppressed by reason:" in result.output and "sample message:" in result.output
     finally:
         state.settings = None
