@@ -433,5 +433,6 @@ def _write_crash_log(exc: BaseException) -> Path:
 from legatura.flows import (  # noqa: E402  (each registers its commands)
     cli_config,  # noqa: F401
     cli_deploy,  # noqa: F401
+    cli_messages,  # noqa: F401  (compose, check, preview, why)
     cli_web,  # noqa: F401  (receive, web)
 )

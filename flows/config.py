@@ -116,6 +116,8 @@ class Compose(Section):
     frequency_window_days: Count = 7
     send_time: str = "best"               # best | now | HH:MM (local)
     send_window: str = "09:00-18:00"      # local working-day window when a contact has no best hour
+    letters_path: str = ""                # printable letter batches; "" = <warehouse folder>/letters
+    render_workers: int = 0               # processes rendering messages; 0 = one per core
 
     _send_time = field_validator("send_time")(check.send_time)
     _send_window = field_validator("send_window")(check.send_window)

@@ -28,7 +28,7 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "donations": {
         "donation_id": pl.String, "amount": AMOUNT, "currency": pl.String, "donated_at": UTC,
         "method": pl.String, "recurring": pl.Boolean, "campaign": pl.String, "source": pl.String,
-        "external_id": pl.String, "source_line": pl.String, **PARTY,
+        "external_id": pl.String, "source_line": pl.String, "postal_address": pl.String, **PARTY,
     },
     "refunds": {
         "refund_id": pl.String, "donation_id": pl.String, "amount": AMOUNT, "currency": pl.String,
@@ -43,7 +43,7 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "objectives": pl.String, "responsibilities": pl.String, "contributions": pl.String,
         "starts_on": pl.Date, "ends_on": pl.Date, "cooperation_mechanism": pl.String,
         "benefit_sharing": pl.String, "liaison": pl.String, "notes": pl.String, "source_line": pl.String,
-        **PARTY, **LIAISON,
+        "postal_address": pl.String, **PARTY, **LIAISON,
     },
     "consents": {
         "channel": pl.String, "address": pl.String, "status": pl.String, "recorded_at": UTC,
@@ -53,7 +53,8 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "channel": pl.String, "address": pl.String, "reason": pl.String, "recorded_at": UTC,
         "source": pl.String,
     },
-    "contacts": {"record_key": pl.String, "tags": pl.List(pl.String), **PARTY},
+    # postal_address: lines joined by "\n", kept with the record that carried it (letters go there)
+    "contacts": {"record_key": pl.String, "tags": pl.List(pl.String), "postal_address": pl.String, **PARTY},
     # records read and valid that by rule load nothing (a withdrawal): kept so their count adds up
     "ignored": {"record_key": pl.String, "reason": pl.String},
 }

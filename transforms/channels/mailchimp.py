@@ -61,6 +61,13 @@ def parse_tags(col: pl.Expr) -> pl.Expr:
     return tags.list.eval(pl.element().filter(pl.element().str.len_chars() > 0)).fill_null([])
 
 
+def postal_lines(col: pl.Expr) -> pl.Expr:
+    """Mailchimp's Address field (street, city, region, zip, country joined by two spaces) as lines."""
+    parts = col.str.strip_chars().str.split("  ").list.eval(
+        pl.element().str.strip_chars().filter(pl.element().str.len_chars() > 0))
+    return parts.list.join("\n").replace("", None)
+
+
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     rows, columns, delimiter = read_export(raw, source)
     if "Email Address" not in columns:
@@ -79,6 +86,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         .replace("", None),
         phone=normalise_phones(phones),
         tags=parse_tags(col("TAGS")),
+        postal_address=postal_lines(col("Address")),
         opted_in_at=pl.coalesce(time("CONFIRM_TIME"), time("OPTIN_TIME")),
         changed_at=time("LAST_CHANGED"),
         unsub_at=time("UNSUB_TIME"),
@@ -100,7 +108,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     bad = frame.filter(pl.col("reason").is_not_null())
     good = frame.filter(pl.col("reason").is_null())
 
-    contacts = good.select("record_no", "email", "full_name", "phone", "tags")
+    contacts = good.select("record_no", "email", "full_name", "phone", "tags", "postal_address")
     consent = lambda rows_, state, at: rows_.filter(at.is_not_null()).select(  # noqa: E731
         "record_no", "email", "full_name", "phone",
         channel=pl.lit("email"), address=pl.col("email"), status=pl.lit(state), recorded_at=at,

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 PARTNER_TYPES = ["sponsor", "media", "endorser", "coalition", "licensee", "ngo"]
 TEXT_FIELDS = ["agreement_id", "partner", "type", "contact_email", "liaison", "liaison_email", "liaison_phone",
-               "stage", "starts_on", "ends_on", "objectives", "cooperation_mechanism", "benefit_sharing", "notes"]
+               "stage", "starts_on", "ends_on", "objectives", "cooperation_mechanism", "benefit_sharing", "notes",
+               "address"]
 TWO_SIDED = ["responsibilities", "contributions"]
 DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y")
 
@@ -207,6 +208,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         liaison_email=pl.col("liaison_email"),
         liaison_phone=pl.col("liaison_phone_e164"),
         liaison_full_name=pl.col("liaison"),
+        postal_address=pl.col("address").str.strip_chars().replace("", None),
     )
     quarantine = pl.concat([
         pl.DataFrame(unreadable, schema=QUARANTINE_SCHEMA),

@@ -59,6 +59,11 @@ def paypal_time(date: pl.Expr, time: pl.Expr, zone: pl.Expr, timezone: str) -> p
     return pl.when(hours.is_not_null()).then(with_offset).otherwise(local)
 
 
+# the payer's postal address, when the donation form asked for it (kept for letters)
+ADDRESS_COLUMNS = ["Address Line 1", "Address Line 2/District/Neighborhood", "Town/City",
+                   "State/Province/Region/County/Territory/Prefecture/Republic", "Zip/Postal Code", "Country"]
+
+
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     rows, columns, delimiter = read_export(raw, source)
     missing = [c for c in REQUIRED if c not in columns]
@@ -85,6 +90,8 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         phone=normalise_phones(rows.get_column("Contact Phone Number") if "Contact Phone Number" in columns
                                else pl.Series([None] * rows.height, dtype=pl.String)),
         campaign=blank_to_null(col("Item Title")),
+        postal_address=pl.concat_str([blank_to_null(col(c)) for c in ADDRESS_COLUMNS], separator="\n",
+                                     ignore_nulls=True).replace("", None),
     )
     frame = frame.with_columns(
         is_donation=pl.col("kind").is_in(DONATION_TYPES) & (pl.col("impact") == "credit"),
@@ -115,7 +122,7 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     good = frame.filter(pl.col("reason").is_null())
 
     donations = good.filter(pl.col("is_gift")).select(
-        "record_no", "source_line", "email", "full_name", "phone", "currency", "campaign",
+        "record_no", "source_line", "email", "full_name", "phone", "currency", "campaign", "postal_address",
         donation_id=pl.lit("paypal:") + pl.col("txn_id"),
         external_id=pl.col("txn_id"),
         amount=pl.col("gross"),

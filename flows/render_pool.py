@@ -1,0 +1,76 @@
+"""Render a campaign's messages on every core: chunks of context rows go to worker processes.
+
+Each worker builds the campaign's Renderer once (templates compiled, CSS inlined once per template file)
+and renders whole chunks; nothing per message crosses the process boundary but the row and its result.
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from legatura.transforms.campaigns import Campaign
+from legatura.transforms.render import Renderer
+
+RESULT_SCHEMA = {"decision_no": pl.Int64, "subject": pl.String, "body_text": pl.String, "body_html": pl.String,
+                 "sms_segments": pl.Int32, "reason": pl.String, "error": pl.String}
+CHUNK = 1000
+_worker: Renderer | None = None   # this worker process's renderer (set once by _start)
+
+
+def _start(templates: str, campaign: Campaign, organisation: dict, as_of: date) -> None:
+    global _worker
+    _worker = Renderer(Path(templates), campaign, organisation, as_of)
+
+
+def _render(chunk: pl.DataFrame) -> pl.DataFrame:
+    return render_frame(_worker, chunk)
+
+
+def render_frame(renderer: Renderer, chunk: pl.DataFrame) -> pl.DataFrame:
+    """Render each row of `chunk`; the result keeps decision_no so it joins back to its decision."""
+    out = {name: [] for name in RESULT_SCHEMA}
+    for row in chunk.iter_rows(named=True):
+        r = renderer.render(row)
+        out["decision_no"].append(row["decision_no"])
+        out["subject"].append(r.subject)
+        out["body_text"].append(r.body_text)
+        out["body_html"].append(r.body_html)
+        out["sms_segments"].append(r.sms_segments)
+        out["reason"].append(r.reason)
+        out["error"].append(r.error)
+    return pl.DataFrame(out, schema=RESULT_SCHEMA)
+
+
+def default_workers(configured: int = 0) -> int:
+    return configured if configured > 0 else max(1, len(os.sched_getaffinity(0)))
+
+
+@contextlib.contextmanager
+def render_pool(templates: Path, campaign: Campaign, organisation: dict, as_of: date, workers: int,
+                expected: int) -> Iterator[object | None]:
+    """Worker processes for rendering, started early (they import while the parent runs the SQL); None if
+    one process is enough. Spawned, not forked: the parent holds a DuckDB connection and Prefect's threads."""
+    if workers <= 1 or expected < 2 * CHUNK:
+        yield None
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_start, initargs=(str(templates), campaign, organisation, as_of)) as pool:
+        yield pool
+
+
+def render_chunks(rows: pl.DataFrame, templates: Path, campaign: Campaign, organisation: dict, as_of: date,
+                  pool=None, chunk: int | None = None) -> Iterator[pl.DataFrame]:
+    """Rendered chunks of `rows`, in order: on the pool's processes when there is one, else here."""
+    chunk = chunk or CHUNK
+    chunks = [rows.slice(i, chunk) for i in range(0, rows.height, chunk)]
+    if pool is None or len(chunks) < 2:
+        renderer = Renderer(templates, campaign, organisation, as_of)
+        for part in chunks:
+            yield render_frame(renderer, part)
+        return
+    yield from pool.imap(_render, chunks)

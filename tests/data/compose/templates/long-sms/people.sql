@@ -1,0 +1,2 @@
+-- grain: one row per person (not organisations)
+select contact_id from contacts where kind = 'person'

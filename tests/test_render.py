@@ -1,0 +1,114 @@
+"""Rendering: Romanian and English formatting through Babel, StrictUndefined, autoescape, CSS inlined once, SMS."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from legatura.transforms import sms
+from legatura.transforms.context import first_name, salutation
+from legatura.transforms.render import environment, inline_css
+
+
+def render(source: str, language: str = "ro", **ctx) -> str:
+    return environment_for(language).from_string(source).render(**ctx)
+
+
+def environment_for(language: str):
+    from pathlib import Path
+
+    return environment(Path("templates"), language)
+
+
+def test_render_romanian_money_dates_plurals():
+    assert render("{{ 1234.5 | money }}") == "1.234,50 lei"
+    assert render("{{ x | money('EUR') }}", x=Decimal("25")) == "25,00 EUR"
+    assert render("{{ d | date }}", d=date(2026, 11, 15)) == "15 noiembrie 2026"
+    words = "{{ n | plural('donație', 'donații', 'de donații') }}"
+    assert [render(words, n=n) for n in (1, 3, 19, 20, 101, 120)] == [
+        "1 donație", "3 donații", "19 donații", "20 de donații", "101 donații", "120 de donații"]
+
+
+def test_render_english_money_dates_plurals():
+    assert render("{{ 1234.5 | money }}", "en") == "RON 1,234.50"
+    assert render("{{ d | date }}", "en", d=date(2026, 11, 15)) == "November 15, 2026"
+    assert [render("{{ n | plural('gift', other='gifts') }}", "en", n=n) for n in (1, 2)] == ["1 gift", "2 gifts"]
+
+
+def test_render_html_autoescaped_missing_variable_fails():
+    env = environment_for("ro")
+    import pytest
+    from jinja2 import UndefinedError
+
+    with pytest.raises(UndefinedError, match="nmae"):
+        env.from_string("{{ contact.nmae }}").render(contact={"name": "x"})
+
+
+def test_render_css_inlined_into_template_source_keeps_jinja():
+    source = '<table class="gifts"><tbody>{% for g in gifts %}<tr><td class="amount">{{ g }}</td></tr>{% endfor %}</tbody></table>'
+    inlined = inline_css(source, ".amount { text-align: right; } .gifts { width: 100%; }")
+    assert '{% for g in gifts %}<tr><td class="amount" style="text-align: right;">{{ g }}</td></tr>{% endfor %}' in inlined
+    assert 'class="gifts" style="width: 100%;"' in inlined
+
+
+def test_render_salutations():
+    assert salutation("ro", "person", "ștefan rădulescu", None, None) == "Dragă Ștefan,"
+    assert salutation("en", "person", "Ana Mărginean", None, None) == "Dear Ana,"
+    assert salutation("ro", "person", None, None, None) == "Bună ziua,"
+    assert salutation("ro", "organisation", "Radio Cluj", "Tudor Ardeleanu", "Radio Cluj") == "Bună ziua, Tudor Ardeleanu,"
+    assert first_name("  ") is None
+
+
+def test_sms_segments_gsm7_and_transliteration():
+    assert sms.segments("a" * 160) == 1 and sms.segments("a" * 161) == 2
+    assert sms.segments("€" * 80) == 1 and sms.segments("€" * 81) == 2      # extension chars count twice
+    assert sms.segments("ș" * 70) == 1 and sms.segments("ș" * 71) == 2      # UCS-2
+    assert sms.non_gsm7("Mulțumim, Ștefan!") == ["ț", "Ș"]
+    assert sms.transliterate("Mulțumim, Ștefan! Îți mulțumim.") == "Multumim, Stefan! Iti multumim."
+    assert sms.is_gsm7(sms.transliterate("ăâîșț ĂÂÎȘȚ „citat”"))
+
+
+def _renderer(name: str):
+    from pathlib import Path
+
+    from legatura.transforms.campaigns import load_campaign
+    from legatura.transforms.render import Renderer
+
+    templates = Path("templates")
+    return Renderer(templates, load_campaign(templates, name), {"name": "Asociația Exemplu", "email": "c@a.ro",
+                                                              "public_url": "https://a.ro", "language": "ro",
+                                                              "phone": None}, date(2026, 11, 30))
+
+
+def test_render_hostile_name_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
+    from conftest_compose import compose_settings
+    from legatura.transforms.campaigns import load_campaign
+    from legatura.transforms.context import sample_row
+    from legatura.transforms.render import Renderer
+
+    templates = compose_settings(tmp_path).templates.path
+    renderer = Renderer(templates, load_campaign(templates, "appeal"), {"name": "A", "email": "c@a.ro",
+                        "public_url": "https://a.ro", "language": "ro", "phone": None}, date(2026, 11, 30))
+    row = {**sample_row("email", "ro"), "full_name": "<b>Ana</b>\r\nBcc: evil@example.com"}
+    out = renderer.render(row)
+    assert out.reason is None
+    assert "<b>Ana</b>" not in out.body_html and "&lt;b&gt;Ana&lt;/b&gt;" in out.body_html
+    assert out.subject == "Apel pentru <b>Ana</b> Bcc: evil@example.com"   # one line: no header injection
+    assert "Dragă <b>Ana</b>," in out.body_text                             # text is not HTML: as written
+
+
+def test_render_missing_value_fails_that_message_naming_template_and_contact():
+    from legatura.transforms.context import sample_row
+
+    row = {**sample_row("email", "ro"), "contact_id": 42, "last_gift": None}
+    out = _renderer("lybunt-winback").render(row)
+    assert out.reason == "template_error"
+    assert "lybunt-winback/email.ro.html.j2" in out.error and "contact 42" in out.error
+    assert "last_gift" in out.error or "None" in out.error
+
+
+def test_render_sms_transliterated_when_the_campaign_asks():
+    from legatura.transforms.context import sample_row
+
+    out = _renderer("thank-you").render({**sample_row("sms", "ro"), "full_name": "Ștefan Rădulescu"})
+    assert out.reason is None and sms.is_gsm7(out.body_text) and "Stefan" in out.body_text
+    assert out.sms_segments == sms.segments(out.body_text) <= 2

@@ -1,0 +1,230 @@
+"""Rendering: Jinja2 (StrictUndefined, HTML autoescaped, CSS inlined once per template file), Babel filters.
+
+Pure: a Renderer is built from the templates folder, a campaign and the organisation; `render(row)` turns
+one contact's flat row (from warehouse/compose/context.sql) into a message or into the reason it fails.
+"""
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+import css_inline
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
+from legatura.transforms import sms
+from legatura.transforms.campaigns import Campaign
+from legatura.transforms.context import message_context
+
+EMAIL_CSS = "_layouts/email.css"
+UNSUBSCRIBE_MARKER = "%%UNSUBSCRIBE_URL%%"   # the sender replaces it with the signed link at send time
+_JINJA = re.compile(r"(\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})", re.DOTALL)
+_TOKEN = re.compile(r"<!--LGJ(\d+)-->|LGJX(\d+)XJ")
+# what a template can get wrong for one contact (a missing value, a filter given None): that message fails
+RENDER_ERRORS = (TemplateError, TypeError, ValueError, ArithmeticError, AttributeError, KeyError, IndexError)
+
+
+def inline_css(source: str, css: str) -> str:
+    """Inline `css` into an HTML template's source once, keeping its Jinja2 syntax intact."""
+    pieces: list[str] = []
+
+    def protect(match: re.Match) -> str:
+        pieces.append(match.group(0))
+        n = len(pieces) - 1
+        # statements become comments (the HTML parser keeps them in place, even inside a <table>)
+        return f"LGJX{n}XJ" if match.group(0).startswith("{{") else f"<!--LGJ{n}-->"
+
+    protected = _JINJA.sub(protect, source)
+    if re.match(r"\s*(<!doctype|<html)", protected, re.IGNORECASE):
+        inlined = css_inline.CSSInliner(extra_css=css, keep_style_tags=True).inline(protected)
+    else:
+        inlined = css_inline.inline_fragment(protected, css)
+    return _TOKEN.sub(lambda m: pieces[int(m.group(1) or m.group(2))], inlined)
+
+
+class InliningLoader(FileSystemLoader):
+    """Loads templates from the templates folder; email HTML files get the shared CSS inlined on load."""
+
+    def __init__(self, root: Path):
+        super().__init__(str(root))
+        css_path = root / EMAIL_CSS
+        self.css = css_path.read_text(encoding="utf-8") if css_path.exists() else ""
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        base = template.rsplit("/", 1)[-1]
+        if self.css and template.endswith(".html.j2") and not base.startswith("letter"):
+            source = inline_css(source, self.css)
+        return source, filename, uptodate
+
+
+def _autoescape(name: str | None) -> bool:
+    return bool(name) and name.endswith(".html.j2")
+
+
+def _money(locale: str):
+    where = Locale.parse(locale)
+
+    @lru_cache(maxsize=8192)   # amounts repeat across an audience; Babel is the costly part of a render
+    def formatted(value: Decimal, currency: str) -> str:
+        if locale == "ro" and currency == "RON":
+            return f"{format_decimal(value, '#,##0.00', locale=where)} lei"
+        if currency == "RON":
+            return f"RON {format_decimal(value, '#,##0.00', locale=where)}"
+        return format_currency(value, currency, locale=where).replace("\xa0", " ")
+
+    def money(amount, currency: str = "RON") -> str:
+        return formatted(Decimal(str(amount)), currency)
+    return money
+
+
+def _long_date(locale: str):
+    where = Locale.parse(locale)
+
+    @lru_cache(maxsize=8192)
+    def long_date(value) -> str:
+        if isinstance(value, datetime):
+            value = value.date()
+        if not isinstance(value, date):
+            raise TypeError(f"date filter needs a date, got {type(value).__name__}")
+        return format_date(value, format="long", locale=where)
+    return long_date
+
+
+def _plural(locale: str):
+    rules = Locale.parse(locale)
+
+    @lru_cache(maxsize=8192)
+    def plural(count, one: str, few: str | None = None, other: str | None = None) -> str:
+        """`3 | plural("donație", "donații", "de donații")` -> "3 donații" (Babel's plural rules)."""
+        form = rules.plural_form(count)
+        word = {"one": one, "few": few or other or one, "other": other or few or one}.get(form, other or one)
+        return f"{format_decimal(count, locale=rules)} {word}"
+    return plural
+
+
+def _number(locale: str):
+    where = Locale.parse(locale)
+
+    @lru_cache(maxsize=8192)
+    def formatted(value: Decimal, pattern: str) -> str:
+        return format_decimal(value, pattern, locale=where)
+
+    def number(value, pattern: str = "#,##0.##") -> str:
+        return formatted(Decimal(str(value)), pattern)
+    return number
+
+
+def environment(templates: Path, language: str) -> Environment:
+    """One Jinja2 environment per language: StrictUndefined, autoescape for .html.j2, Babel filters."""
+    env = Environment(loader=InliningLoader(templates), undefined=StrictUndefined, autoescape=_autoescape,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False, auto_reload=False)
+    env.filters.update(money=_money(language), date=_long_date(language), plural=_plural(language),
+                       number=_number(language))
+    return env
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One contact's message, or the reason it cannot go (template_error, sms_too_long) and why."""
+    subject: str | None = None
+    body_text: str | None = None
+    body_html: str | None = None
+    sms_segments: int | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+def _where(exc: BaseException) -> str:
+    """`file.j2:line` of the template line that failed (Jinja2 rewrites tracebacks to point there)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+    if not frames:
+        return getattr(exc, "name", None) or "template"
+    frame = frames[-1]
+    parts = Path(frame.filename).parts
+    return f"{'/'.join(parts[-2:])}:{frame.lineno}"
+
+
+class Renderer:
+    """Compiled templates of one campaign in every language; renders flat rows into messages."""
+
+    def __init__(self, templates: Path, campaign: Campaign, organisation: dict, as_of: date):
+        self.campaign = campaign
+        self.base = {"organisation": organisation, "unsubscribe_url": UNSUBSCRIBE_MARKER,
+                     "is_marketing": campaign.is_marketing, "as_of": as_of, "campaign": campaign.name}
+        self.envs = {lang: environment(templates, lang) for lang in campaign.languages}
+        self.subjects = {lang: self.envs[lang].from_string(campaign.subject[lang])
+                         for lang in campaign.languages if lang in campaign.subject}
+        self.templates = {}
+        for lang, env in self.envs.items():
+            for channel in campaign.channels:
+                self.templates[(channel, lang)] = [env.get_template(n) for n in campaign.template_names(channel, lang)]
+
+    def context(self, row: dict) -> dict:
+        return message_context(row, self.base)
+
+    def render(self, row: dict) -> Rendered:
+        """Render `row` (with `channel` and `language` decided) into its message; failures are per message."""
+        channel, language = row["channel"], row["language"]
+        templates = self.templates[(channel, language)]
+        current = templates[0].name
+        try:
+            ctx = self.context(row)
+            if channel == "email":
+                current = f"{self.campaign.name}/campaign.toml [subject] {language}"
+                subject = " ".join(self.subjects[language].render(ctx).split())
+                current = templates[0].name
+                html = templates[0].render(ctx)
+                current = templates[1].name
+                text = templates[1].render(ctx).strip() + "\n"
+                return Rendered(subject=subject, body_text=text, body_html=html)
+            if channel == "sms":
+                text = " ".join(templates[0].render(ctx).split())
+                if self.campaign.transliterate_sms:
+                    text = sms.transliterate(text)
+                count = sms.segments(text)
+                if count > self.campaign.max_sms_segments:
+                    return Rendered(body_text=text, sms_segments=count, reason="sms_too_long", error=(
+                        f"{current}: {count} SMS segments, more than max_sms_segments = "
+                        f"{self.campaign.max_sms_segments} (contact {row['contact_id']})"))
+                return Rendered(body_text=text, sms_segments=count)
+            html = templates[0].render(ctx)
+            return Rendered(body_html=html)
+        except RENDER_ERRORS as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            return Rendered(reason="template_error",
+                            error=f"{current} ({_where(exc)}): {message} (contact {row['contact_id']})")
+
+
+def render_rows(renderer: Renderer, rows: list[dict]) -> list[Rendered]:
+    return [renderer.render(row) for row in rows]
+
+
+def template_problems(templates: Path, campaign: Campaign) -> list[str]:
+    """Missing or unparsable template files of a campaign (file and line), before anything renders."""
+    problems = []
+    for lang in campaign.languages:
+        env = environment(templates, lang)
+        for channel in campaign.channels:
+            for name in campaign.template_names(channel, lang):
+                try:
+                    env.get_template(name)
+                except TemplateNotFound as exc:
+                    missing = exc.name if exc.name != name else name
+                    problems.append(f"{templates / missing}: missing ({channel} in {lang} needs it)")
+                except TemplateError as exc:
+                    line = getattr(exc, "lineno", None)
+                    where = f"{templates / (getattr(exc, 'name', None) or name)}:{line}" if line else str(templates / name)
+                    problems.append(f"{where}: {getattr(exc, 'message', None) or exc}")
+        if lang in campaign.subject:
+            try:
+                env.from_string(campaign.subject[lang])
+            except TemplateError as exc:
+                problems.append(f"{campaign.folder / 'campaign.toml'}: key `subject.{lang}`: {exc}")
+    return problems
