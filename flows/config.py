@@ -80,6 +80,10 @@ class Smtp(BaseModel):
     reply_to: str = ""                    # default: organisation.email
     return_path: str = ""                 # default: organisation.email
     timeout_seconds: float = 30
+    retry_base_seconds: float = 60        # backoff after a 4xx / lost connection: base, 2 base, 4 base, ...
+    connect_tries: int = 3                # a server that cannot be reached is tried this often ...
+    connect_wait_seconds: float = 1       # ... waiting this long, doubling, in between
+    batch_size: int = 500                 # messages claimed (and their outcomes written) per warehouse write
 
 
 class Tracking(BaseModel):
@@ -103,6 +107,14 @@ class Sms(BaseModel):
     from_number: str = ""
     rate_per_second: float = 10
     token: SecretStr = SecretStr("")      # env LEGATURA_SMS__TOKEN; also checks Twilio webhook signatures
+    max_attempts: int = 5                 # a gateway answering 5xx / 429 is retried this often
+    retry_base_seconds: float = 60        # backoff base (Retry-After wins when it says longer)
+    timeout_seconds: float = 30
+    price_per_segment: str = ""           # for the summary when the gateway reports no price, e.g. "0.045 EUR"
+
+
+class Letters(BaseModel):
+    path: Path = Path("outbox/letters")   # one printable HTML file per batch, its recipients list beside it
 
 
 class Receive(BaseModel):
@@ -155,6 +167,7 @@ class Settings(BaseSettings):
     tracking: Tracking = Tracking()
     tokens: Tokens = Tokens()
     sms: Sms = Sms()
+    letters: Letters = Letters()
     receive: Receive = Receive()
     web: Web = Web()
     serve: Serve = Serve()
@@ -244,7 +257,7 @@ def load_settings(config_path: str | os.PathLike | None = None, env: dict | None
 
 
 PATH_KEYS = (("warehouse", "path"), ("warehouse", "snapshot"), ("landing", "path"), ("templates", "path"),
-             ("prefect", "state_dir"))
+             ("prefect", "state_dir"), ("letters", "path"))
 
 
 def _relative_to(settings: Settings, folder: Path, from_env: dict) -> Settings:

@@ -1,0 +1,197 @@
+"""`legatura send` against a real SMTP server (aiosmtpd in another process): headers, parts, retries,
+bounces, a server that is down, and the rate limit."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+from legatura.flows.outbox import status_counts
+from legatura.flows.send import SendOptions, deliver
+from legatura.transforms.tokens import Signer
+
+from tests.sending import SECRET, SmtpServer, free_port, queue_emails, statuses, with_delivery
+
+pytestmark = pytest.mark.smtp
+
+HOSTILE_NAMES = [
+    'Ion "Hacker" Popescu\r\nBcc: victim@evil.example',          # header injection through a name
+    "Maria Ștefănescu-Țăranu",                                     # diacritics: an encoded word
+    "=?utf-8?q?Admin?= <admin@evil.example>, x",                   # an encoded word and an address in a name
+]
+
+
+@pytest.fixture
+def smtp_server(tmp_path):
+    servers = []
+
+    def start(*options: str, **kwargs) -> SmtpServer:
+        server = SmtpServer(tmp_path / f"smtp{len(servers)}", *options, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_send_delivers_headers_and_both_parts(warehouse, settings, smtp_server):
+    server = smtp_server()
+    s = with_delivery(settings, server.port, return_path="bounces@asociatia-exemplu.ro", from_name="Asociația Exemplu")
+    queue_emails(warehouse, 3, names=HOSTILE_NAMES, subject="Vești\r\nBcc: victim@evil.example {name}")
+    summary = deliver(warehouse, s, SendOptions())
+    assert summary.count("email", "sent") == 3
+    assert statuses(warehouse) == {"sent": 3}
+    rows = dict(warehouse.execute("SELECT message_id, smtp_message_id FROM messages").fetchall())
+    received = server.received()
+    assert sorted(r["message_id"] for r in received) == sorted(rows.values())
+    assert {r["mail_from"] for r in received} == {"bounces@asociatia-exemplu.ro"}
+    assert [r["rcpt_tos"] for r in sorted(received, key=lambda r: r["message_id"])] != []
+    by_id = {m["Message-ID"].strip("<>"): m for m in server.messages()}
+    for message_id, smtp_id in rows.items():
+        assert re.fullmatch(r"[0-9a-f]{32}@asociatia-exemplu\.ro", smtp_id)
+        mail = by_id[smtp_id]
+        assert "Bcc" not in mail and mail.get_all("To") and len(mail.get_all("To")) == 1
+        assert mail["From"].addresses[0].addr_spec == "contact@asociatia-exemplu.ro"
+        assert mail["From"].addresses[0].display_name == "Asociația Exemplu"
+        assert mail["Reply-To"] == "contact@asociatia-exemplu.ro"
+        assert "\n" not in str(mail["Subject"]) and str(mail["Subject"]).startswith("Vești Bcc: victim")
+        https, mailto = re.fullmatch(r"<(https://[^>]+)>,\s*<(mailto:[^>]+)>", str(mail["List-Unsubscribe"])).groups()
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        token = https.rsplit("/u/", 1)[1]
+        assert https.startswith("https://asociatia-exemplu.ro/legatura/u/")
+        assert mailto == f"mailto:contact@asociatia-exemplu.ro?subject=unsubscribe-{token}"
+        assert Signer(SECRET, "unsubscribe", 60).check(token).message_id == message_id
+        assert mail.get_content_type() == "multipart/alternative"
+        text, html = mail.get_payload()
+        assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+        rendered = warehouse.execute("SELECT body_text FROM messages WHERE message_id = ?", [message_id]).fetchall()[0][0]
+        # the text part decodes to the rendered text (line ends are CRLF on the wire)
+        assert text.get_content().replace("\r\n", "\n") == rendered.replace("\r\n", "\n").replace(
+            "%%UNSUBSCRIBE_URL%%", https)
+        assert f'href="{https}"' in html.get_content()
+    # 7-bit clean, short lines on the wire, no injected header
+    for path in sorted(server.keep.glob("*.eml")):
+        data = path.read_bytes()
+        head, body = data.split(b"\r\n\r\n", 1)
+        assert data.isascii() and b"\r\nBcc:" not in head
+        assert max(len(line) for line in head.split(b"\r\n")) <= 998      # a URL is never folded
+        assert max(len(line) for line in body.split(b"\r\n")) <= 78
+    names = {str(m["To"].addresses[0].display_name) for m in server.messages()}
+    assert "Maria Ștefănescu-Țăranu" in names
+    assert all(len(m["To"].addresses) == 1 for m in server.messages())
+
+
+def test_send_refuses_invalid_addresses_before_the_server(warehouse, settings, smtp_server):
+    server = smtp_server()
+    queue_emails(warehouse, 3, marketing=False)
+    warehouse.execute("UPDATE messages SET address = 'donor0@example.org\r\nRCPT TO:<x@evil.example>' "
+                      "WHERE message_id = 'm000000'")
+    warehouse.execute("UPDATE messages SET address = 'nobody@@example' WHERE message_id = 'm000001'")
+    warehouse.execute("UPDATE messages SET address = 'ana@exa mple.org' WHERE message_id = 'm000002'")
+    deliver(warehouse, with_delivery(settings, server.port), SendOptions())
+    rows = warehouse.execute("SELECT status, error FROM messages ORDER BY message_id").fetchall()
+    assert [r[0] for r in rows] == ["failed", "failed", "failed"]
+    assert all(r[1].startswith("refused before sending: address") for r in rows)
+    assert server.received() == []
+
+
+def test_send_retries_451_then_delivers_once(warehouse, settings, smtp_server):
+    server = smtp_server("--temp-fail", "2", "--temp-code", "451")
+    queue_emails(warehouse, 5)
+    summary = deliver(warehouse, with_delivery(settings, server.port), SendOptions())
+    assert statuses(warehouse) == {"sent": 5}
+    assert summary.count("email", "retry") == 10
+    assert Counter(r["message_id"] for r in server.received()) == Counter(
+        dict(warehouse.execute("SELECT smtp_message_id, 1 FROM messages").fetchall()))
+    assert warehouse.execute("SELECT min(attempts), max(attempts) FROM messages").fetchall() == [(3, 3)]
+    assert warehouse.execute("SELECT outcome, reply_code, count(*) FROM delivery_attempts GROUP BY ALL ORDER BY 1"
+                             ).fetchall() == [("retry", 451, 10), ("sent", 250, 5)]
+
+
+def test_send_retries_421_at_data_end_on_a_new_connection(warehouse, settings, smtp_server):
+    server = smtp_server("--temp-fail", "1", "--temp-code", "421")
+    queue_emails(warehouse, 4)
+    deliver(warehouse, with_delivery(settings, server.port, concurrency=2), SendOptions())
+    assert statuses(warehouse) == {"sent": 4}
+    assert len(server.received()) == 4
+
+
+def test_send_gives_up_after_max_attempts_with_backoff(warehouse, settings, smtp_server):
+    server = smtp_server("--temp-fail", "100", "--temp-code", "451")
+    queue_emails(warehouse, 1)
+    s = with_delivery(settings, server.port, max_attempts=3)
+    deliver(warehouse, s, SendOptions())
+    assert warehouse.execute("SELECT status, attempts, error FROM messages").fetchall() == [
+        ("failed", 3, "gave up after 3 attempt(s): 451 4.3.0 Temporary lookup failure, try again later")]
+    # with a real backoff the message waits: queued, next attempt in the future, not sent again this run
+    warehouse.execute("UPDATE messages SET status = 'queued', attempts = 0, error = NULL")
+    deliver(warehouse, with_delivery(settings, server.port, max_attempts=3, retry_base_seconds=60), SendOptions())
+    assert warehouse.execute("SELECT status, attempts, next_attempt_at > now() + INTERVAL 50 SECOND "
+                             "FROM messages").fetchall() == [("queued", 1, True)]
+    assert status_counts(warehouse) == {"queued (later)": 1}
+
+
+def test_send_550_bounces_and_suppresses_the_address(warehouse, settings, smtp_server):
+    server = smtp_server("--reject-domain", "bad.example")
+    queue_emails(warehouse, 4)
+    queue_emails(warehouse, 2, start=10, domain="bad.example")
+    summary = deliver(warehouse, with_delivery(settings, server.port), SendOptions())
+    assert (summary.count("email", "sent"), summary.count("email", "bounced")) == (4, 2)
+    assert warehouse.execute("SELECT address, status, error FROM messages WHERE status = 'bounced' ORDER BY 1"
+                             ).fetchall()[0][2].startswith("bounced: 550 5.1.1")
+    assert warehouse.execute("SELECT address, reason FROM suppressions ORDER BY 1").fetchall() == [
+        ("donor10@bad.example", "hard_bounce"), ("donor11@bad.example", "hard_bounce")]
+    # the next message to that address, marketing or not, never reaches the server
+    warehouse.execute("INSERT INTO messages (message_id, contact_id, channel, address, subject, body_text, "
+                      "is_marketing, status) VALUES ('t1', 100010, 'email', 'donor10@bad.example', 'Mulțumim', "
+                      "'Mulțumim!', false, 'queued')")
+    summary = deliver(warehouse, with_delivery(settings, server.port), SendOptions())
+    assert summary.suppressed == 1
+    assert warehouse.execute("SELECT status, suppression_reason FROM messages WHERE message_id = 't1'"
+                             ).fetchall() == [("suppressed", "bounced")]
+    assert len(server.received()) == 4
+
+
+def test_send_with_the_server_down_leaves_everything_queued(warehouse, settings):
+    queue_emails(warehouse, 3)
+    summary = deliver(warehouse, with_delivery(settings, free_port()), SendOptions())
+    assert summary.failure.startswith("SMTP server 127.0.0.1:")
+    assert "cannot be reached after 2 tries" in summary.failure and summary.failure.endswith("3 email(s) stay queued")
+    assert warehouse.execute("SELECT status, attempts, smtp_message_id FROM messages").fetchall() == [
+        ("queued", 0, None)] * 3
+
+
+def test_send_holds_the_rate_limit(warehouse, settings, smtp_server):
+    server = smtp_server(keep=False)
+    queue_emails(warehouse, 120, html=False)
+    deliver(warehouse, with_delivery(settings, server.port, concurrency=4, rate_per_second=40), SendOptions())
+    times = sorted(r["t"] for r in server.received())
+    assert len(times) == 120
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert 36 <= rate <= 44, rate
+
+
+def test_send_limit_and_campaign(warehouse, settings, smtp_server):
+    server = smtp_server(keep=False)
+    queue_emails(warehouse, 5, campaign="a")
+    queue_emails(warehouse, 5, campaign="b", start=5)
+    deliver(warehouse, with_delivery(settings, server.port), SendOptions(limit=3, campaign="b"))
+    assert warehouse.execute("SELECT campaign, status, count(*) FROM messages GROUP BY ALL ORDER BY ALL").fetchall() == [
+        ("a", "queued", 5), ("b", "queued", 2), ("b", "sent", 3)]
+
+
+def test_send_waits_for_send_after_and_skips_opted_out(warehouse, settings, smtp_server):
+    from datetime import datetime, timedelta, timezone
+
+    server = smtp_server(keep=False)
+    queue_emails(warehouse, 2, send_after=datetime.now(timezone.utc) + timedelta(hours=1))
+    queue_emails(warehouse, 2, start=2)
+    warehouse.execute("INSERT INTO consent_events (event_id, channel, address, status, recorded_at, source) "
+                      "VALUES ('x', 'email', 'donor2@example.org', 'opted_out', now(), 'unsubscribe')")
+    queue_emails(warehouse, 1, start=4, opted_in=False)
+    summary = deliver(warehouse, with_delivery(settings, server.port), SendOptions())
+    assert summary.count("email", "sent") == 1
+    assert warehouse.execute("SELECT message_id, status, suppression_reason FROM messages ORDER BY 1").fetchall() == [
+        ("m000000", "queued", None), ("m000001", "queued", None), ("m000002", "suppressed", "opted_out"),
+        ("m000003", "sent", None), ("m000004", "suppressed", "no_consent")]
