@@ -371,3 +371,4 @@ def _write_crash_log(exc: BaseException) -> Path:
     log = folder / "last-error.log"
     log.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
     return log
+from legatura.flows import cli_send  # noqa: E402,F401  (registers its commands)

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 from legatura.flows.outbox import status_counts
-from legatura.flows.send import SendOptions, deliver
+from legatura.flows.sending import SendOptions, deliver
 from legatura.transforms.tokens import Signer
 
 from tests.sending import SECRET, SmtpServer, free_port, queue_emails, statuses, with_delivery
