@@ -113,6 +113,10 @@ class Sms(BaseModel):
     price_per_segment: str = ""           # for the summary when the gateway reports no price, e.g. "0.045 EUR"
 
 
+class Forms(BaseModel):
+    confirm: bool = False                 # the forms preset's email consent needs a confirmation click (double opt-in)
+
+
 class Letters(BaseModel):
     path: Path = Path("outbox/letters")   # one printable HTML file per batch, its recipients list beside it
 
@@ -168,6 +172,7 @@ class Settings(BaseSettings):
     tokens: Tokens = Tokens()
     sms: Sms = Sms()
     letters: Letters = Letters()
+    forms: Forms = Forms()
     receive: Receive = Receive()
     web: Web = Web()
     serve: Serve = Serve()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from legatura.flows.after_ingest import after_ingest
 from legatura.flows.config import Settings
 from legatura.flows.discover import SourceFile, batches, discover
 from legatura.flows.load import FileSummary, ingest_files, record_unreadable
@@ -55,6 +56,7 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, sources: list[SourceFile], sett
         else:
             readable.append(index)
     loaded = ingest_files(con, [(sources[i].path, sources[i].channel, sources[i].raw) for i in readable], settings)
+    after_ingest(con, settings)   # bounces, unsubscribes, double opt-ins: what delivery learns from the new records
     for index, summary in zip(readable, loaded):
         summaries[index] = summary
     if progress:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import duckdb
-from legatura.flows import links_store, outbox
+from legatura.flows import outbox
+from legatura.flows.after_ingest import after_ingest
 from legatura.flows.config import Settings
 from legatura.flows.journal import SendJournal, journal_path, read_journal
 from legatura.flows.smtp_send import EmailJob, SmtpSender, SmtpUnavailable, connect
@@ -106,7 +107,7 @@ def deliver(con: duckdb.DuckDBPyConnection, settings: Settings, options: SendOpt
         journal.clear()
         if options.resend_unknown:
             summary.resent_unknown = outbox.resend_unknown(con, options.campaign)
-        links_store.apply_pending(con, settings)
+        after_ingest(con, settings)     # clicks waiting in the link file, bounces, confirmations to send
         summary.suppressed = outbox.suppress_queued(con)
         now = datetime.now(timezone.utc)
         due = {ch: outbox.count_due(con, ch, now, options.campaign) for ch in ("email", "sms", "letter")}
