@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from pathlib import Path
+
+import httpx
 
 SINK = Path(__file__).with_name("smtp_sink.py")
 SECRET = "test-secret-0123456789abcdef0123456789"
@@ -119,3 +123,52 @@ def queue_emails(con, count: int, *, campaign: str = "newsletter", marketing: bo
 
 def statuses(con) -> dict[str, int]:
     return dict(con.execute("SELECT status, count(*) FROM messages GROUP BY 1").fetchall())
+
+
+LINKS_APP = """
+import sys
+import uvicorn
+from starlette.applications import Starlette
+from legatura.flows.config import load_settings
+from legatura.flows.links import routes
+app = Starlette(routes=routes(load_settings(sys.argv[1])))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+class LinksServer:
+    """flows/links.py's routes in a minimal Starlette app under uvicorn on 127.0.0.1, in another process."""
+
+    def __init__(self, folder: Path, extra_config: str = ""):
+        self.folder = folder
+        self.config = folder / "legatura.toml"
+        self.config.write_text('[warehouse]\npath = "w/legatura.duckdb"\nsnapshot = "w/analytics.duckdb"\n'
+                               '[organisation]\nlanguage = "ro"\n' + extra_config, encoding="utf-8")
+        self.warehouse = folder / "w" / "legatura.duckdb"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "LinksServer":
+        env = {**os.environ, "LEGATURA_TOKENS__SECRET": SECRET}
+        self.process = subprocess.Popen([sys.executable, "-c", LINKS_APP, str(self.config), str(self.port)], env=env)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(self.url + "/u/x", timeout=1)
+                return self
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and self.process.poll() is None, "the web app did not start"
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+    def query(self, sql: str):
+        from legatura.warehouse import db
+
+        con = db.connect(self.warehouse)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()

@@ -2,11 +2,7 @@
 uvicorn on 127.0.0.1, in another process, writing the real warehouse."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 from unittest import mock
 
 import httpx
@@ -14,54 +10,9 @@ import pytest
 from legatura.transforms.tokens import Signer
 from legatura.warehouse import db
 
-from tests.sending import SECRET, free_port, queue_emails
+from tests.sending import SECRET, LinksServer, free_port, queue_emails
 
 pytestmark = pytest.mark.subprocess
-
-APP = """
-import sys
-import uvicorn
-from starlette.applications import Starlette
-from legatura.flows.config import load_settings
-from legatura.flows.links import routes
-app = Starlette(routes=routes(load_settings(sys.argv[1])))
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
-"""
-
-
-class LinksServer:
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.config = folder / "legatura.toml"
-        self.config.write_text('[warehouse]\npath = "w/legatura.duckdb"\nsnapshot = "w/analytics.duckdb"\n'
-                               '[organisation]\nlanguage = "ro"\n', encoding="utf-8")
-        self.warehouse = folder / "w" / "legatura.duckdb"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "LinksServer":
-        env = {**os.environ, "LEGATURA_TOKENS__SECRET": SECRET}
-        self.process = subprocess.Popen([sys.executable, "-c", APP, str(self.config), str(self.port)], env=env)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(self.url + "/u/x", timeout=1)
-                return self
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and self.process.poll() is None, "the web app did not start"
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-    def query(self, sql: str):
-        con = db.connect(self.warehouse)
-        try:
-            return con.execute(sql).fetchall()
-        finally:
-            con.close()
-
 
 @pytest.fixture
 def links(tmp_path):
