@@ -133,7 +133,7 @@ def deliver(con: duckdb.DuckDBPyConnection, settings: Settings, options: SendOpt
         if due["letter"] and (remaining is None or remaining > 0):
             from legatura.flows.letters import write_letters
 
-            write_letters(con, settings, SendOptions(remaining, options.campaign), summary, progress)
+            write_letters(con, settings, SendOptions(remaining, options.campaign), summary, progress, journal)
         journal.clear()
     finally:
         journal.close()

@@ -55,3 +55,18 @@ def smtp_reply_text(message: str | bytes | None) -> str:
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
     return " ".join("".join(c if c.isprintable() else " " for c in (message or "")).split())[:500]
+
+
+# GSM 03.38: the basic set costs one septet a character, the extension set two; anything else is UCS-2
+GSM7_BASIC = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                 "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7_EXTENSION = set("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str) -> int:
+    """Billed segments: GSM-7 160 septets (153 each when split), else UCS-2 70 units (67 each when split)."""
+    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text):
+        septets = sum(2 if c in GSM7_EXTENSION else 1 for c in text)
+        return 1 if septets <= 160 else -(-septets // 153)
+    units = len(text.encode("utf-16-le")) // 2
+    return 1 if units <= 70 else -(-units // 67)
