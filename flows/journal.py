@@ -2,8 +2,10 @@
 that it was handed to the server and what came of it, durably, between two batched warehouse writes.
 
 Lines are JSON: {"m": message_id, "a": attempt, "e": "handed"} just before the message's bytes go to the
-server (SMTP DATA, the gateway POST), and {"m", "a", "e": outcome, ...} once the answer is in. Writers
-from every connection share the fsyncs (group commit): one fsync covers whatever is waiting.
+server (SMTP DATA, the gateway POST), and {"m", "a", "e": outcome, ...} once the answer is in. Every line
+is written (os.write) at once, so a killed process loses none; `handed` also waits for its fsync before
+the bytes go out, which makes every earlier line durable too (an outcome is on disk before its
+connection hands over the next message). Writers from every connection share the fsyncs (group commit).
 On start, `read_journal` + the warehouse decide each message left `sending` by a run that died:
 an outcome -> that outcome; handed without an outcome -> unknown; never handed -> queued again.
 """
@@ -59,6 +61,14 @@ class SendJournal:
 
     def _write_sync(self, data: bytes) -> None:
         os.write(self._fd, data)
+        os.fsync(self._fd)
+
+    def append(self, *entries: dict) -> None:
+        """Write now without waiting for the disk: a killed process loses nothing (the kernel has it); the
+        next `write` (or `sync`) makes it durable against a power cut too."""
+        os.write(self._fd, b"".join(_line(e) for e in entries))
+
+    def sync(self) -> None:
         os.fsync(self._fd)
 
     def write_now(self, *entries: dict) -> None:

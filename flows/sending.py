@@ -194,13 +194,15 @@ async def _send_email(con, settings: Settings, options: SendOptions, journal: Se
     first = await connect(settings, smtp.connect_tries, smtp.connect_wait_seconds)
 
     async def record(row: dict) -> None:
-        await journal.write(outbox.journal_line(row))
+        # written at once; durable with the next `handed` fsync, before this connection's next DATA
+        journal.append(outbox.journal_line(row))
         buffer.append(row)
         summary.outcomes[("email", row["outcome"])] += 1
         if progress:
             progress(row["outcome"], 1)
 
     async def flush() -> None:
+        journal.sync()
         if buffer:
             rows = buffer[:]
             buffer.clear()
@@ -251,7 +253,7 @@ async def _offer(sender: SmtpSender, job: EmailJob | None, record) -> None:
         if not sender.queue.full():
             sender.queue.put_nowait(job)
             return
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.005)
     if job is not None:
         await record(outcome(job.message_id, job.attempt, "email", job.address, "requeued",
                              datetime.now(timezone.utc)))

@@ -164,12 +164,13 @@ def test_send_with_the_server_down_leaves_everything_queued(warehouse, settings)
 
 def test_send_holds_the_rate_limit(warehouse, settings, smtp_server):
     server = smtp_server(keep=False)
-    queue_emails(warehouse, 120, html=False)
-    deliver(warehouse, with_delivery(settings, server.port, concurrency=4, rate_per_second=40), SendOptions())
+    queue_emails(warehouse, 61, html=False)
+    deliver(warehouse, with_delivery(settings, server.port, concurrency=4, rate_per_second=20), SendOptions())
     times = sorted(r["t"] for r in server.received())
-    assert len(times) == 120
+    assert len(times) == 61
+    # four connections share one pace: 20 a second over the run, within 10 % (as the server saw them)
     rate = (len(times) - 1) / (times[-1] - times[0])
-    assert 36 <= rate <= 44, rate
+    assert 18 <= rate <= 22, rate
 
 
 def test_send_limit_and_campaign(warehouse, settings, smtp_server):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from datetime import datetime
 from email.utils import format_datetime, formataddr
@@ -22,6 +23,9 @@ from legatura.transforms.errors import LegaturaError
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 PLAIN = re.compile(r"^[\x20-\x7e]*$")
+# RFC 5322 dot-atom local part (no leading, trailing or double dot) at an ASCII domain
+DOT_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                      r"@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 # a QP or base64 body never contains "=_": the boundary cannot occur inside a part
 BOUNDARY = "=_legatura_alt_=_"
 MAX_NAME = 200
@@ -67,13 +71,33 @@ def mailbox(name: str | None, address: str) -> str:
 
 
 def checked_address(address: str | None) -> str:
-    """The address to hand to the server (IDN domains in ASCII); AddressRefused with the reason otherwise."""
+    """The address to hand to the server (IDN domains in ASCII); AddressRefused with the reason otherwise.
+
+    A plain ASCII dot-atom address has its domain checked by email-validator once per domain (that is
+    where its cost lies); anything else goes through email-validator whole.
+    """
     if not address or not address.strip():
         raise AddressRefused("no address")
     if CONTROL.search(address) or any(c in address for c in '<>,;"()[]\\ '):
         raise AddressRefused(f"address {address!r} holds characters an address cannot have")
+    address = address.strip()
+    if len(address) <= 254 and DOT_ATOM.match(address):
+        local, _, domain = address.rpartition("@")
+        try:
+            return f"{local}@{_checked_domain(domain.lower())}"
+        except AddressRefused:
+            pass    # said again below with the address itself
+    return _validated(address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_domain(domain: str) -> str:
+    return _validated(f"postmaster@{domain}").rpartition("@")[2]
+
+
+def _validated(address: str) -> str:
     try:
-        valid = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise AddressRefused(f"address {address!r} is not valid: {exc}") from None
     return valid.ascii_email or valid.normalized
