@@ -34,7 +34,7 @@ Progress = Callable[[str, int | None], None]     # (event: "total" | outcome, n)
 class SendSummary:
     """What one `legatura send` run did."""
 
-    outcomes: Counter = field(default_factory=Counter)          # (channel, outcome) -> messages
+    outcomes: Counter = field(default_factory=Counter)          # "channel:outcome" -> messages
     suppressed: int = 0
     recovered: int = 0
     requeued_after_crash: int = 0
@@ -48,7 +48,7 @@ class SendSummary:
     failure: str | None = None     # the one line the command fails with (server down, gateway missing)
 
     def count(self, channel: str, kind: str) -> int:
-        return self.outcomes.get((channel, kind), 0)
+        return self.outcomes.get(f"{channel}:{kind}", 0)
 
     @property
     def email_rate(self) -> float:
@@ -64,7 +64,8 @@ class SendSummary:
         if self.resent_unknown:
             lines.append(f"queued again {self.resent_unknown} message(s) of unknown fate (--resend-unknown)")
         for channel in ("email", "sms", "letter"):
-            kinds = {k: n for (c, k), n in sorted(self.outcomes.items()) if c == channel and n}
+            kinds = {k.partition(":")[2]: n for k, n in sorted(self.outcomes.items())
+                     if k.startswith(channel + ":") and n}
             if kinds:
                 said = ", ".join(f"{'retry later' if k == 'retry' else k} {n}" for k, n in kinds.items())
                 extra = ""
@@ -123,13 +124,13 @@ def deliver(con: duckdb.DuckDBPyConnection, settings: Settings, options: SendOpt
                 summary.failure = f"{exc}; {left} email(s) stay queued"
             summary.email_seconds = time.perf_counter() - started
         if remaining is not None:
-            remaining -= sum(n for (c, _), n in summary.outcomes.items() if c == "email")
+            remaining -= sum(n for k, n in summary.outcomes.items() if k.startswith("email:"))
         if due["sms"] and (remaining is None or remaining > 0):
             from legatura.flows.sms import send_sms
 
             send_sms(con, settings, SendOptions(remaining, options.campaign), journal, summary, progress)
             if remaining is not None:
-                remaining -= sum(n for (c, _), n in summary.outcomes.items() if c == "sms")
+                remaining -= sum(n for k, n in summary.outcomes.items() if k.startswith("sms:"))
         if due["letter"] and (remaining is None or remaining > 0):
             from legatura.flows.letters import write_letters
 
@@ -197,7 +198,7 @@ async def _send_email(con, settings: Settings, options: SendOptions, journal: Se
         # written at once; durable with the next `handed` fsync, before this connection's next DATA
         journal.append(outbox.journal_line(row))
         buffer.append(row)
-        summary.outcomes[("email", row["outcome"])] += 1
+        summary.outcomes[f"email:{row['outcome']}"] += 1
         if progress:
             progress(row["outcome"], 1)
 
