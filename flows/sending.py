@@ -24,7 +24,7 @@ from legatura.flows.journal import SendJournal, journal_path, read_journal
 from legatura.flows.smtp_send import EmailJob, SmtpSender, SmtpUnavailable, connect
 from legatura.transforms.delivery import outcome
 from legatura.transforms.mime import AddressRefused, MimeBuilder, checked_address, mailbox
-from legatura.transforms.tokens import CONFIRM_MARKER, UNSUBSCRIBE_MARKER, Signer
+from legatura.transforms.tokens import CONFIRM_MARKER, UNSUBSCRIBE_MARKER, MissingTokenSecret, Signer
 from legatura.warehouse.db import open_for_write
 
 Progress = Callable[[str, int | None], None]     # (event: "total" | outcome, n) for the CLI's bar
@@ -115,6 +115,10 @@ def deliver(con: duckdb.DuckDBPyConnection, settings: Settings, options: SendOpt
         if progress:
             progress("total", sum(due.values()) if options.limit is None else min(options.limit, sum(due.values())))
         remaining = options.limit
+        if due["email"] and not settings.tokens.secret.get_secret_value() and _needs_links(con):
+            summary.failure = (f"{MissingTokenSecret.__doc__.rstrip('.')}: set it to a long random string; "
+                               f"{due['email']} email(s) stay queued")
+            due["email"] = 0
         if due["email"]:
             started = time.perf_counter()
             try:
@@ -139,6 +143,14 @@ def deliver(con: duckdb.DuckDBPyConnection, settings: Settings, options: SendOpt
     finally:
         journal.close()
     return summary
+
+
+def _needs_links(con) -> bool:
+    """Is any queued email marketing (List-Unsubscribe) or carrying a link marker to sign?"""
+    return con.execute(
+        "SELECT count(*) FROM messages WHERE status = 'queued' AND channel = 'email' AND (is_marketing "
+        "OR contains(body_text, $u) OR contains(body_html, $u) OR contains(body_text, $c))",
+        {"u": UNSUBSCRIBE_MARKER, "c": CONFIRM_MARKER}).fetchall()[0][0] > 0
 
 
 class EmailParts:

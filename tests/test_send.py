@@ -196,3 +196,15 @@ def test_send_waits_for_send_after_and_skips_opted_out(warehouse, settings, smtp
     assert warehouse.execute("SELECT message_id, status, suppression_reason FROM messages ORDER BY 1").fetchall() == [
         ("m000000", "queued", None), ("m000001", "queued", None), ("m000002", "suppressed", "opted_out"),
         ("m000003", "sent", None), ("m000004", "suppressed", "no_consent")]
+
+
+def test_send_without_a_token_secret_sends_no_marketing(warehouse, settings, smtp_server):
+    from pydantic import SecretStr
+
+    server = smtp_server(keep=False)
+    queue_emails(warehouse, 2)
+    s = with_delivery(settings, server.port)
+    s = s.model_copy(update={"tokens": s.tokens.model_copy(update={"secret": SecretStr("")})})
+    summary = deliver(warehouse, s, SendOptions())
+    assert summary.failure.startswith("No secret to sign links with: tokens.secret (env LEGATURA_TOKENS__SECRET)")
+    assert statuses(warehouse) == {"queued": 2} and server.received() == []
