@@ -84,6 +84,7 @@ class Smtp(BaseModel):
     connect_tries: int = 3                # a server that cannot be reached is tried this often ...
     connect_wait_seconds: float = 1       # ... waiting this long, doubling, in between
     batch_size: int = 500                 # messages claimed (and their outcomes written) per warehouse write
+    tls_ca_file: str = ""                 # a private CA / self-signed certificate to trust (else the system's)
 
 
 class Tracking(BaseModel):

@@ -60,7 +60,7 @@ def _smtp_client(settings: Settings) -> aiosmtplib.SMTP:
         raise SmtpUnavailable(f"smtp.security {smtp.security!r} is not one of none, starttls, tls")
     return aiosmtplib.SMTP(
         hostname=smtp.host, port=smtp.port, timeout=smtp.timeout_seconds,
-        use_tls=security == "tls", start_tls=security == "starttls",
+        use_tls=security == "tls", start_tls=security == "starttls", cert_bundle=smtp.tls_ca_file or None,
         username=smtp.username or None, password=smtp.password.get_secret_value() or None if smtp.username else None)
 
 

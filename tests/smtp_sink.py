@@ -15,12 +15,14 @@ import asyncio
 import json
 import re
 import signal
+import ssl
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 MESSAGE_ID = re.compile(rb"(?im)^message-id:\s*<([^>]+)>")
 
@@ -72,11 +74,30 @@ def main() -> None:
     parser.add_argument("--temp-code", type=int, default=451)
     parser.add_argument("--reject-domain")
     parser.add_argument("--data-delay", type=float, default=0.0)
+    parser.add_argument("--tls", choices=["starttls", "implicit"])
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--auth", help="login:password that AUTH must give")
     args = parser.parse_args()
     if args.keep:
         Path(args.keep).mkdir(parents=True, exist_ok=True)
+    extra = {}
+    if args.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
+        extra = ({"tls_context": context, "require_starttls": True} if args.tls == "starttls"
+                 else {"ssl_context": context})
+    if args.auth:
+        login, password = args.auth.split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = isinstance(auth_data, LoginPassword) and (auth_data.login.decode(), auth_data.password.decode()) == (
+                login, password)
+            return AuthResult(success=ok, handled=False)
+
+        extra.update(authenticator=authenticator, auth_required=True, auth_require_tls=args.tls == "starttls")
     controller = Controller(Handler(args), hostname="127.0.0.1", port=args.port,
-                            data_size_limit=50 * 1024 * 1024, decode_data=False)
+                            data_size_limit=50 * 1024 * 1024, decode_data=False, **extra)
     controller.start()
     print(f"ready {args.port}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (controller.stop(), sys.exit(0)))

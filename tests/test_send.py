@@ -208,3 +208,32 @@ def test_send_without_a_token_secret_sends_no_marketing(warehouse, settings, smt
     summary = deliver(warehouse, s, SendOptions())
     assert summary.failure.startswith("No secret to sign links with: tokens.secret (env LEGATURA_TOKENS__SECRET)")
     assert statuses(warehouse) == {"queued": 2} and server.received() == []
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.parametrize("security, tls", [("starttls", "starttls"), ("tls", "implicit")])
+def test_send_over_tls_with_auth_password_from_settings(warehouse, settings, smtp_server, certificate, security, tls):
+    from pydantic import SecretStr
+
+    cert, key = certificate
+    server = smtp_server("--tls", tls, "--cert", str(cert), "--key", str(key), "--auth", "ngo:s3cret pass")
+    queue_emails(warehouse, 2)
+    base = with_delivery(settings, server.port, security=security, username="ngo", tls_ca_file=str(cert))
+    wrong = base.model_copy(update={"smtp": base.smtp.model_copy(update={"password": SecretStr("guess")})})
+    summary = deliver(warehouse, wrong, SendOptions())
+    assert summary.failure.startswith(f"SMTP server 127.0.0.1:{server.port} refused the login of 'ngo' (535")
+    assert "s3cret" not in summary.failure and "guess" not in summary.failure
+    assert statuses(warehouse) == {"queued": 2}
+    right = base.model_copy(update={"smtp": base.smtp.model_copy(update={"password": SecretStr("s3cret pass")})})
+    deliver(warehouse, right, SendOptions())
+    assert statuses(warehouse) == {"sent": 2} and len(server.received()) == 2
