@@ -237,3 +237,29 @@ def test_send_over_tls_with_auth_password_from_settings(warehouse, settings, smt
     right = base.model_copy(update={"smtp": base.smtp.model_copy(update={"password": SecretStr("s3cret pass")})})
     deliver(warehouse, right, SendOptions())
     assert statuses(warehouse) == {"sent": 2} and len(server.received()) == 2
+
+
+def test_send_names_from_real_exports_reach_the_header_intact(warehouse, settings, smtp_server, formats, ingest):
+    """Every contact the sample exports create (encoded-word names, diacritics, quotes, odd case) gets a mail
+    whose To header decodes back to its name, with one address and no header of its own making."""
+    from legatura.transforms.mime import header_text
+
+    server = smtp_server()
+    ingest(formats / "email", formats / "forms", formats / "mailchimp")
+    warehouse.execute(
+        "INSERT INTO messages (message_id, contact_id, campaign, channel, language, address, subject, body_text, "
+        "is_marketing, status) SELECT 'r' || contact_id, contact_id, 'thanks', 'email', 'ro', email, "
+        "'Mulțumim, ' || coalesce(full_name, ''), 'Mulțumim!', false, 'queued' FROM contacts WHERE email IS NOT NULL")
+    names = dict(warehouse.execute("SELECT email, full_name FROM contacts WHERE email IS NOT NULL").fetchall())
+    assert len(names) >= 10
+    summary = deliver(warehouse, with_delivery(settings, server.port), SendOptions())
+    # the exports' own opt-outs and cleaned addresses hold for transactional mail too
+    assert summary.suppressed == 3
+    mails = server.messages()
+    assert len(mails) == len(names) - 3 == summary.count("email", "sent")
+    for mail in mails:
+        [to] = mail["To"].addresses
+        assert to.display_name == header_text(names[to.addr_spec])
+        assert set(mail.keys()) >= {"From", "To", "Subject", "Message-ID", "Date"}
+        assert not set(mail.keys()) - {"From", "Reply-To", "MIME-Version", "Message-ID", "Date", "To", "Subject",
+                                       "Content-Type", "Content-Transfer-Encoding"}
