@@ -89,7 +89,7 @@ def write_letters(con, settings: Settings, options, summary, progress, journal: 
         journal.write_now(*(outbox.journal_line(r) for r in results))
     outbox.apply_outcomes(con, results)
     for row in results:
-        summary.outcomes[f"letter:{row['outcome']}"] += 1
+        summary.tally("letter", row["outcome"])
         if progress:
             progress(row["outcome"], 1)
 

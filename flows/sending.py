@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ Progress = Callable[[str, int | None], None]     # (event: "total" | outcome, n)
 class SendSummary:
     """What one `legatura send` run did."""
 
-    outcomes: Counter = field(default_factory=Counter)          # "channel:outcome" -> messages
+    outcomes: dict[str, int] = field(default_factory=dict)      # "channel:outcome" -> messages
     suppressed: int = 0
     recovered: int = 0
     requeued_after_crash: int = 0
@@ -46,6 +45,10 @@ class SendSummary:
     letter_batches: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failure: str | None = None     # the one line the command fails with (server down, gateway missing)
+
+    def tally(self, channel: str, kind: str) -> None:
+        key = f"{channel}:{kind}"
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
 
     def count(self, channel: str, kind: str) -> int:
         return self.outcomes.get(f"{channel}:{kind}", 0)
@@ -210,7 +213,7 @@ async def _send_email(con, settings: Settings, options: SendOptions, journal: Se
         # written at once; durable with the next `handed` fsync, before this connection's next DATA
         journal.append(outbox.journal_line(row))
         buffer.append(row)
-        summary.outcomes[f"email:{row['outcome']}"] += 1
+        summary.tally("email", row["outcome"])
         if progress:
             progress(row["outcome"], 1)
 

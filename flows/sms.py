@@ -78,7 +78,7 @@ async def _send_all(con, settings: Settings, options, journal: SendJournal, summ
 
     async def record(row: dict) -> None:
         await journal.write(outbox.journal_line(row))
-        summary.outcomes[f"sms:{row['outcome']}"] += 1
+        summary.tally("sms", row["outcome"])
         if row["outcome"] == "sent":
             summary.sms_segments += row["sms_segments"] or 0
             if row["sms_price"]:

@@ -27,9 +27,12 @@ def test_cli_send_runs_the_flow_and_prints_counts_and_rate(tmp_path, prefect_api
     server = SmtpServer(tmp_path / "smtp").start()
     try:
         env = prepare(tmp_path, server.port)
-        result = run_cli("send", cwd=tmp_path, env=env)
+        result = run_cli("send", "--limit", "2", cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.startswith("email: sent 3 in ") and "/s)" in result.stdout
+        assert result.stdout.startswith("email: sent 2 in ") and "/s)" in result.stdout
+        rest = run_cli("send", "--json", cwd=tmp_path, env=env)
+        assert rest.returncode == 0, rest.stderr
+        assert json.loads(rest.stdout)["outcomes"] == {"email:sent": 1}
         assert len(server.received()) == 3
         again = run_cli("send", "--json", cwd=tmp_path, env=env)
         assert again.returncode == 0 and json.loads(again.stdout)["outcomes"] == {}

@@ -78,9 +78,9 @@ def checked_address(address: str | None) -> str:
     """
     if not address or not address.strip():
         raise AddressRefused("no address")
+    address = address.strip(" \t")
     if CONTROL.search(address) or any(c in address for c in '<>,;"()[]\\ '):
         raise AddressRefused(f"address {address!r} holds characters an address cannot have")
-    address = address.strip()
     if len(address) <= 254 and DOT_ATOM.match(address):
         local, _, domain = address.rpartition("@")
         try:
