@@ -42,7 +42,9 @@ def read_journal(path: Path) -> dict[tuple[str, int], JournalEntry]:
                 continue
             seen = known.get(key, JournalEntry(False, None))
             if event == "handed":
-                known[key] = JournalEntry(True, seen.outcome)
+                # a message requeued (never handed) comes back with the same attempt number: what counts
+                # is what followed this hand-over, not the outcome before it
+                known[key] = JournalEntry(True, None)
             else:
                 known[key] = JournalEntry(seen.handed, entry)
     return known
