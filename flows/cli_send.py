@@ -77,7 +77,15 @@ def _print_status(s, as_json: bool) -> None:
 
     if not s.warehouse.path.exists():
         raise CommandFailed(f"{s.warehouse.path}: no warehouse yet; run `legatura init` first")
-    con = db.connect(s.warehouse.path, read_only=True, timeout=s.warehouse.lock_timeout_seconds, notify=say)
+    try:
+        con = db.connect(s.warehouse.path, read_only=True, timeout=2)
+    except db.WarehouseBusy:
+        # a run holds the live file: the last published snapshot is the best there is
+        if not s.warehouse.snapshot.exists():
+            raise CommandFailed(f"{s.warehouse.path} is busy (a run holds it) and there is no snapshot yet; "
+                                "try again when the run has finished") from None
+        say(f"a run holds the warehouse: showing the snapshot {s.warehouse.snapshot}")
+        con = db.connect(s.warehouse.snapshot, read_only=True)
     try:
         counts = outbox.status_counts(con)
         unknown = outbox.unknown_messages(con)
