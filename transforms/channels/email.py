@@ -371,9 +371,11 @@ def _all_ids(field: str | None) -> list[str]:
 def _bounce_report(msg: Message, chunk: bytes, headers: dict[str, str], subject: str, sender_field: str | None,
                    message_id: str | None, pairs: list) -> bounces.BounceReport | None:
     """The bounce this message reports (flufl.bounce's detectors), or None when it is no bounce."""
-    ctype, report_type = msg.get_content_type(), msg.get_param("report-type")
+    ctype = msg.get_content_type()
+    # only a report needs its parameters parsed (get_param is slow); the sender is looked at as written
+    report_type = msg.get_param("report-type") if ctype == "multipart/report" else None
     report_type = str(report_type) if report_type else None
-    sender_text = _header_text(sender_field) if sender_field is not None else None
+    sender_text = _unfold(sender_field) if sender_field is not None else None
     looked_at = {**headers, "subject": subject}
     if not bounces.is_candidate(looked_at, ctype, report_type, sender_text):
         return None
