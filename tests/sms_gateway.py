@@ -3,7 +3,8 @@
     python tests/sms_gateway.py --port P --log requests.jsonl [--answers 500,429,201]
 
 Each POST to /2010-04-01/Accounts/<sid>/Messages.json is logged (path, basic-auth user, form fields). The
-n-th request for a number gets the n-th code of --answers (the last one repeats); 429 carries
+n-th request for a number gets the n-th code of --answers (the last one repeats; 0: answer 201 after 3 s,
+too late for a client that waits 1 s); 429 carries
 Retry-After: 1, 201 a Twilio-like JSON body with sid, status, num_segments and price.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -40,6 +42,9 @@ def main() -> None:
             log.write(json.dumps({"path": self.path, "user": user, "form": form, "code": code,
                                   "content_type": self.headers.get("Content-Type")}) + "\n")
             log.flush()
+            if code == 0:       # the gateway takes the request and never answers in time
+                time.sleep(3)
+                code = 201
             body = b'{"code": 20500, "message": "Internal Server Error"}'
             if code == 201:
                 body = json.dumps({"sid": f"SM{tries.total():032d}", "status": "queued", "num_segments": "2",

@@ -263,3 +263,15 @@ def test_send_names_from_real_exports_reach_the_header_intact(warehouse, setting
         assert set(mail.keys()) >= {"From", "To", "Subject", "Message-ID", "Date"}
         assert not set(mail.keys()) - {"From", "Reply-To", "MIME-Version", "Message-ID", "Date", "To", "Subject",
                                        "Content-Type", "Content-Transfer-Encoding"}
+
+
+def test_send_no_answer_after_data_is_unknown_and_never_retried(warehouse, settings, smtp_server):
+    server = smtp_server("--data-delay", "3", keep=False)
+    queue_emails(warehouse, 1)
+    s = with_delivery(settings, server.port, timeout_seconds=1)
+    summary = deliver(warehouse, s, SendOptions())
+    assert summary.count("email", "unknown") == 1
+    [(status, error)] = warehouse.execute("SELECT status, error FROM messages").fetchall()
+    assert status == "failed" and error.startswith("unknown: the connection was lost after the message was handed")
+    deliver(warehouse, s, SendOptions())
+    assert warehouse.execute("SELECT attempts FROM messages").fetchall() == [(1,)]

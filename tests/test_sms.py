@@ -98,3 +98,15 @@ def test_sms_segments():
     assert sms_segments("a" * 160) == 1 and sms_segments("a" * 161) == 2
     assert sms_segments("€" * 80) == 1 and sms_segments("€" * 81) == 2      # extension: two septets each
     assert sms_segments("ț" * 70) == 1 and sms_segments("ț" * 71) == 2
+
+
+def test_sms_with_no_answer_from_the_gateway_is_unknown_and_not_sent_again(warehouse, settings, gateway):
+    url, requests = gateway("0")
+    queue_sms(warehouse, [("s1", 1, "+40722123456", "Salut", False)])
+    s = sms_settings(settings, url)
+    s = s.model_copy(update={"sms": s.sms.model_copy(update={"timeout_seconds": 1})})
+    deliver(warehouse, s, SendOptions())
+    [(status, error)] = warehouse.execute("SELECT status, error FROM messages").fetchall()
+    assert status == "failed" and error.startswith("unknown: the gateway did not answer")
+    deliver(warehouse, s, SendOptions())
+    assert len(requests()) == 1
