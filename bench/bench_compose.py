@@ -102,7 +102,7 @@ def ceiling(settings: Settings, workers: int, sample: int) -> float:
     """HTML + text renders per second of the campaign's templates, `workers` processes rendering at once."""
     import polars as pl
     from legatura.flows.check import organisation_of
-    from legatura.flows.outbox import context_rows, decide, put_params, select_audience
+    from legatura.flows.compose_outbox import context_rows, decide, put_params, select_audience
     from legatura.warehouse import db
 
     con = db.connect(settings.warehouse.path)

@@ -6,8 +6,8 @@ from datetime import date
 
 import duckdb
 import polars as pl
+from legatura.flows.compose_outbox import context_rows, put_params, select_audience
 from legatura.flows.config import Settings
-from legatura.flows.outbox import context_rows, put_params, select_audience
 from legatura.transforms import sms
 from legatura.transforms.campaigns import Campaign, load_campaign
 from legatura.transforms.context import sample_row

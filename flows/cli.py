@@ -434,5 +434,6 @@ from legatura.flows import (  # noqa: E402  (each registers its commands)
     cli_config,  # noqa: F401
     cli_deploy,  # noqa: F401
     cli_messages,  # noqa: F401  (compose, check, preview, why)
+    cli_send,  # noqa: F401  (send)
     cli_web,  # noqa: F401  (receive, web)
 )

@@ -9,9 +9,9 @@ from datetime import date, datetime
 import duckdb
 import polars as pl
 from legatura.flows.check import CampaignCheckFailed, check_campaign, organisation_of
+from legatura.flows.compose_outbox import OutboxWriter, context_rows, decide, put_params, select_audience
 from legatura.flows.config import Settings, load_settings
-from legatura.flows.letters import letters_folder, write_letter_batch
-from legatura.flows.outbox import OutboxWriter, context_rows, decide, put_params, select_audience
+from legatura.flows.letter_pages import letters_folder, write_letter_batch
 from legatura.flows.render_pool import default_workers, render_chunks, render_pool
 from legatura.transforms.campaigns import load_campaign
 from legatura.warehouse.db import open_for_write

@@ -116,7 +116,6 @@ class Compose(Section):
     frequency_window_days: Count = 7
     send_time: str = "best"               # best | now | HH:MM (local)
     send_window: str = "09:00-18:00"      # local working-day window when a contact has no best hour
-    letters_path: str = ""                # printable letter batches; "" = <warehouse folder>/letters
     render_workers: int = 0               # processes rendering messages; 0 = one per core
 
     _send_time = field_validator("send_time")(check.send_time)
@@ -130,13 +129,18 @@ class Smtp(Section):
     password: SecretStr = SecretStr("")
     security: Literal["none", "starttls", "tls"] = "none"
     concurrency: Count = 8
-    rate_per_second: Positive = 50
+    rate_per_second: NonNegativeFloat = 50   # shared by all connections; 0: no limit
     max_attempts: Count = 5
     soft_bounce_limit: Count = 3
     from_name: str = ""                   # default: organisation.name
     reply_to: str = ""                    # default: organisation.email
     return_path: str = ""                 # default: organisation.email
     timeout_seconds: Positive = 30
+    retry_base_seconds: NonNegativeFloat = 60   # backoff after a 4xx / lost connection: base, 2 base, 4 base, ...
+    connect_tries: Count = 3              # a server that cannot be reached is tried this often ...
+    connect_wait_seconds: NonNegativeFloat = 1   # ... waiting this long, doubling, in between
+    batch_size: Count = 500               # messages claimed (and their outcomes written) per warehouse write
+    tls_ca_file: str = ""                 # a private CA / self-signed certificate to trust (else the system's)
 
     _addresses = field_validator("reply_to", "return_path")(check.optional_email)
 
@@ -167,11 +171,23 @@ class Sms(Section):
     base_url: str = ""                    # a Twilio-compatible Messages API, e.g. https://api.twilio.com
     account_sid: str = ""
     from_number: str = ""
-    rate_per_second: Positive = 10
+    rate_per_second: NonNegativeFloat = 10   # 0: no limit
     token: SecretStr = SecretStr("")      # env LEGATURA_SMS__TOKEN; also checks Twilio webhook signatures
+    max_attempts: Count = 5               # a gateway answering 5xx / 429 is retried this often
+    retry_base_seconds: NonNegativeFloat = 60   # backoff base (Retry-After wins when it says longer)
+    timeout_seconds: Positive = 30
+    price_per_segment: str = ""           # for the summary when the gateway reports no price, e.g. "0.045 EUR"
 
     _url = field_validator("base_url")(check.optional_url)
     _from = field_validator("from_number")(check.optional_phone)
+
+
+class Forms(Section):
+    confirm: bool = False                 # the forms preset's email consent needs a confirmation click (double opt-in)
+
+
+class Letters(Section):
+    path: Path = Path("outbox/letters")   # one printable HTML file per batch, its recipients list beside it
 
 
 class Receive(Section):
@@ -237,6 +253,8 @@ class Settings(BaseSettings):
     tracking: Tracking = Tracking()
     tokens: Tokens = Tokens()
     sms: Sms = Sms()
+    letters: Letters = Letters()
+    forms: Forms = Forms()
     receive: Receive = Receive()
     web: Web = Web()
     serve: Serve = Serve()
@@ -333,7 +351,7 @@ def _check_mappings(settings: Settings, origins: dict[str, str]) -> None:
 
 
 PATH_KEYS = (("warehouse", "path"), ("warehouse", "snapshot"), ("landing", "path"), ("templates", "path"),
-             ("prefect", "state_dir"))
+             ("prefect", "state_dir"), ("letters", "path"))
 
 
 def _relative_to(settings: Settings, folder: Path, from_env: dict) -> Settings:

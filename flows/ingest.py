@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 from legatura.flows import progress, session
+from legatura.flows.after_ingest import after_ingest
 from legatura.flows.config import Settings, load_settings
 from legatura.flows.discover import SourceFile, UnreadableSource, batches, discover, read_sources
 from legatura.flows.load import FileSummary, ingest_files, record_unreadable
@@ -59,6 +60,7 @@ def ingest_batch(con: duckdb.DuckDBPyConnection, sources: list[SourceFile], sett
         else:
             readable.append(index)
     loaded = ingest_files(con, [(sources[i].path, sources[i].channel, contents[i]) for i in readable], settings)
+    after_ingest(con, settings)   # bounces, unsubscribes, double opt-ins: what delivery learns from the new records
     for index, summary in zip(readable, loaded):
         summaries[index] = summary
     if on_file:

@@ -1,45 +1,100 @@
-"""Letters: one printable HTML file per batch, one A4 page per contact, written from the outbox rows."""
+"""Letters: each batch of due `letter` messages becomes one printable HTML file in outbox/letters/ (one
+letter per page) with its recipients list beside it (CSV), written atomically, then marked sent.
+
+Same journal as email and SMS: `handed` is journaled before the file is written, so a crash between the
+file and the warehouse write leaves the letters `unknown` (check the folder) rather than printed twice.
+"""
 from __future__ import annotations
 
+import csv
+import html
+import io
+import os
+from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from legatura.flows import outbox
 from legatura.flows.config import Settings
-from markupsafe import Markup
+from legatura.flows.journal import SendJournal
+from legatura.transforms.delivery import outcome
 
-BATCH_LAYOUT = "_layouts/letters.html.j2"
-
-
-def letters_folder(settings: Settings) -> Path:
-    configured = settings.compose.letters_path.strip()
-    return Path(configured) if configured else settings.warehouse.path.parent / "letters"
-
-
-def write_letter_batch(con: duckdb.DuckDBPyConnection, batch: str, folder: Path, templates: Path,
-                       language: str) -> Path:
-    """Write every queued letter of `batch` into `<folder>/<batch>.html` (replaced atomically)."""
-    rows = con.execute("SELECT body_html FROM messages WHERE batch = ? AND channel = 'letter' "
-                       "ORDER BY contact_id, trigger_ref", [batch]).fetchall()
-    return write_letters(folder / f"{safe_name(batch)}.html", [r[0] for r in rows], templates, language, batch)
-
-
-def letters_html(pages: list[str], templates: Path, language: str, title: str) -> str:
-    """The printable document: the batch layout's print CSS around each letter's page."""
-    env = Environment(loader=FileSystemLoader(str(templates)), undefined=StrictUndefined, autoescape=True)
-    return env.get_template(BATCH_LAYOUT).render(letters=[Markup(p) for p in pages], title=title,
-                                                 language=language)
+PAGE = """<!doctype html>
+<html lang="{language}"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+  @page {{ size: A4; margin: 25mm 20mm; }}
+  body {{ font-family: Georgia, serif; font-size: 11pt; line-height: 1.45; }}
+  .letter {{ page-break-after: always; break-after: page; }}
+  .letter:last-child {{ page-break-after: auto; break-after: auto; }}
+  .from {{ text-align: right; margin-bottom: 14mm; }}
+  .to {{ margin-bottom: 12mm; white-space: pre-line; }}
+  .text {{ white-space: pre-line; }}
+</style></head><body>
+{letters}
+</body></html>
+"""
 
 
-def write_letters(path: Path, pages: list[str], templates: Path, language: str, title: str) -> Path:
-    html = letters_html(pages, templates, language, title)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _letter(row: dict, settings: Settings) -> str:
+    org = settings.organisation
+    body = row["body_html"] or f'<div class="text">{html.escape(row["body_text"] or "")}</div>'
+    to = "\n".join(p for p in (row.get("full_name"), row["address"]) if p)
+    title = f"<h2>{html.escape(row['subject'])}</h2>" if row["subject"] else ""
+    return (f'<section class="letter" id="{html.escape(row["message_id"])}">'
+            f'<div class="from">{html.escape(org.name)}</div>'
+            f'<div class="to">{html.escape(to)}</div>{title}{body}</section>')
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
-def safe_name(batch: str) -> str:
-    """A batch name as a file name: campaign names are [a-z0-9_-]; '@', ':' and the rest become '_'."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in batch)
+def write_letters(con, settings: Settings, options, summary, progress, journal: SendJournal | None = None) -> None:
+    """Every due letter, one batch file per campaign per claim (see the module docstring)."""
+    folder = settings.letters.path
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = outbox.claim(con, "letter", options.limit or 100000, options.campaign, "")
+    by_campaign: dict[str, list[dict]] = {}
+    for row in rows:
+        by_campaign.setdefault(row["campaign"] or "letters", []).append(row)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    results = []
+    for campaign, letters in sorted(by_campaign.items()):
+        name = f"{_safe(campaign)}-{stamp}"
+        now = datetime.now(timezone.utc)
+        ready = [r for r in letters if r["address"] and r["address"].strip()]
+        results += [outcome(r["message_id"], r["attempts"], "letter", r["address"], "failed", now,
+                            error="refused before sending: no postal address") for r in letters if r not in ready]
+        if not ready:
+            continue
+        if journal is not None:
+            journal.write_now(*({"m": r["message_id"], "a": r["attempts"], "e": "handed"} for r in ready))
+        language = ready[0]["language"] or settings.organisation.language
+        page = PAGE.format(language=html.escape(language), title=html.escape(f"{campaign} {stamp}"),
+                           letters="\n".join(_letter(r, settings) for r in ready))
+        recipients = io.StringIO()
+        writer = csv.writer(recipients, lineterminator="\n")
+        writer.writerow(["message_id", "contact_id", "full_name", "address"])
+        writer.writerows([r["message_id"], r["contact_id"], r.get("full_name") or "", r["address"]] for r in ready)
+        _write_atomically(folder / f"{name}-recipients.csv", recipients.getvalue().encode("utf-8"))
+        _write_atomically(folder / f"{name}.html", page.encode("utf-8"))
+        results += [outcome(r["message_id"], r["attempts"], "letter", r["address"], "sent", now, batch=f"{name}.html")
+                    for r in ready]
+        summary.letter_batches.append(f"{folder / name}.html ({len(ready)} letter(s))")
+    if journal is not None and results:
+        journal.write_now(*(outbox.journal_line(r) for r in results))
+    outbox.apply_outcomes(con, results)
+    for row in results:
+        summary.tally("letter", row["outcome"])
+        if progress:
+            progress(row["outcome"], 1)
+
+
+def _safe(name: str) -> str:
+    """A campaign name as a file name: letters, digits, - and _ only (never a path outside the folder)."""
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")
+    return cleaned[:80] or "letters"

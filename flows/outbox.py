@@ -1,184 +1,151 @@
-"""The warehouse side of compose: parameters, audience, decisions and context in SQL; the outbox write."""
+"""The warehouse side of delivery: claim due messages, write outcomes in batches, recover after a crash.
+
+Every statement is set-based SQL from warehouse/delivery/*.sql; the senders never write row by row.
+"""
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import duckdb
-import polars as pl
-from legatura.flows.config import Settings
-from legatura.transforms.campaigns import Campaign, CampaignError, audience_query
-from legatura.transforms.errors import LegaturaError
-from legatura.warehouse.db import SQL_ROOT, query_frame
+import pyarrow as pa
+from legatura.flows.journal import JournalEntry
+from legatura.transforms.delivery import OUTCOME_STATUS, UNKNOWN_AFTER_CRASH, UNKNOWN_PREFIX, outcome
+from legatura.warehouse.db import SQL_ROOT
 
-COMPOSE_SQL = SQL_ROOT / "compose"
-TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-# the outbox columns compose fills (the sender reads status, channel, address, subject, body_*, send_after,
-# is_marketing, language, contact_id)
-MESSAGE_COLUMNS = [
-    "contact_id", "campaign", "channel", "language", "address", "subject", "body_text", "body_html",
-    "is_marketing", "status", "send_after", "consent_address", "consent_source", "consent_recorded_at",
-    "trigger_ref", "batch", "campaign_run", "audience_segment", "channel_reason", "sms_segments",
-    "suppression_reason", "error",
-]
+OUTCOME_SCHEMA = pa.schema([
+    ("message_id", pa.string()), ("attempt", pa.int32()), ("channel", pa.string()), ("address", pa.string()),
+    ("outcome", pa.string()), ("reply_code", pa.int32()), ("reply_text", pa.string()), ("error", pa.string()),
+    ("finished_at", pa.timestamp("us", tz="UTC")), ("next_attempt_at", pa.timestamp("us", tz="UTC")),
+    ("gateway_sid", pa.string()), ("sms_segments", pa.int32()), ("sms_price", pa.string()), ("batch", pa.string()),
+])
 
 
-class ComposeConfigError(LegaturaError):
-    """[compose] send_time or send_window holds a value compose cannot use."""
+def delivery_sql(name: str) -> str:
+    return (SQL_ROOT / "delivery" / f"{name}.sql").read_text(encoding="utf-8")
 
 
-def run_sql_file(con: duckdb.DuckDBPyConnection, path) -> None:
-    """Run a .sql file of several statements, each ending with `;` at a line end."""
-    text = path.read_text(encoding="utf-8")
-    for statement in re.split(r";\s*\n", text):
-        if re.sub(r"--[^\n]*", "", statement).strip():
-            con.execute(statement)
+def suppress_queued(con: duckdb.DuckDBPyConnection) -> int:
+    """Queued email/SMS that an opt-out, bounce or erasure now forbids become `suppressed`; returns how many."""
+    before = con.execute("SELECT count(*) FROM messages WHERE status = 'suppressed'").fetchall()[0][0]
+    con.execute(delivery_sql("suppress_queued"))
+    return con.execute("SELECT count(*) FROM messages WHERE status = 'suppressed'").fetchall()[0][0] - before
 
 
-def _hhmm(value: str, key: str) -> time:
-    match = TIME_RE.match(value.strip())
-    if not match:
-        raise ComposeConfigError(f"[compose] {key} = {value!r}: expected HH:MM (24-hour, local time)")
-    return time(int(match.group(1)), int(match.group(2)))
+def count_due(con: duckdb.DuckDBPyConnection, channel: str, now: datetime, campaign: str | None) -> int:
+    return con.execute(
+        "SELECT count(*) FROM messages WHERE status = 'queued' AND channel = $channel "
+        "AND coalesce(send_after, $now) <= $now AND coalesce(next_attempt_at, $now) <= $now "
+        "AND ($campaign IS NULL OR campaign = $campaign)",
+        {"channel": channel, "now": now, "campaign": campaign}).fetchall()[0][0]
 
 
-def send_times(settings: Settings, run_at: datetime) -> dict:
-    """send_time's mode, the fixed instant, and the window's next opening (working days), from `run_at`."""
-    tz = ZoneInfo(settings.organisation.timezone)
-    local = run_at.astimezone(tz)
-    mode = settings.compose.send_time.strip().lower()
-    fixed = None
-    if mode not in ("best", "now"):
-        at = _hhmm(mode, "send_time")
-        candidate = datetime.combine(local.date(), at, tz)
-        fixed = candidate if candidate >= local else datetime.combine(local.date() + timedelta(days=1), at, tz)
-        mode = "fixed"
-    start_text, _, end_text = settings.compose.send_window.partition("-")
-    start, end = _hhmm(start_text, "send_window"), _hhmm(end_text or "", "send_window")
-    if end <= start:
-        raise ComposeConfigError(f"[compose] send_window = {settings.compose.send_window!r}: the end must be "
-                                 "after the start, e.g. \"09:00-18:00\"")
-    day = local.date()
-    if day.isoweekday() <= 5 and start <= local.time() < end:
-        window = run_at
-    else:
-        if day.isoweekday() > 5 or local.time() >= end:
-            day += timedelta(days=1)
-            while day.isoweekday() > 5:
-                day += timedelta(days=1)
-        window = datetime.combine(day, start, tz)
-    return {"send_time": mode, "fixed_send_at": fixed, "window_send_at": window,
-            "local_run": local.replace(tzinfo=None)}
+def claim(con: duckdb.DuckDBPyConnection, channel: str, limit: int, campaign: str | None, domain: str,
+          now: datetime | None = None) -> list[dict]:
+    """Move up to `limit` due messages of a channel to `sending` (committed), with their contacts' names."""
+    if limit <= 0:
+        return []
+    now = now or datetime.now(timezone.utc)
+    result = con.execute(delivery_sql("claim"), {"channel": channel, "limit": limit, "campaign": campaign,
+                                                 "domain": domain, "now": now})
+    columns = [d[0] for d in result.description]
+    rows = [dict(zip(columns, values)) for values in result.fetchall()]
+    contact_ids = sorted({r["contact_id"] for r in rows if r["contact_id"] is not None})
+    names = dict(con.execute("SELECT contact_id, full_name FROM contacts WHERE list_contains($ids, contact_id)",
+                             {"ids": contact_ids}).fetchall()) if contact_ids else {}
+    for row in rows:
+        row["full_name"] = names.get(row["contact_id"])
+    return rows
 
 
-def year_start(as_of: date, start_month: int) -> date:
-    year = as_of.year if as_of.month >= start_month else as_of.year - 1
-    return date(year, start_month, 1)
-
-
-def put_params(con: duckdb.DuckDBPyConnection, settings: Settings, campaign: Campaign, as_of: date,
-               now: datetime | None = None) -> datetime:
-    """The one-row compose_params table the compose SQL reads; returns the run's instant."""
-    tz = ZoneInfo(settings.organisation.timezone)
-    local_midnight = lambda d: datetime.combine(d, time(0), tz)  # noqa: E731
-    run_at = max(now or datetime.now(tz), local_midnight(as_of))
-    times = send_times(settings, run_at)
-    this_year = year_start(as_of, settings.segments.fiscal_year_start_month)
-    last_year = date(this_year.year - 1, this_year.month, 1)
-    as_of_ends = local_midnight(as_of + timedelta(days=1))
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE compose_params AS SELECT
-            ?::VARCHAR AS campaign, ?::DATE AS as_of, ?::VARCHAR AS timezone, ?::TIMESTAMPTZ AS as_of_ends_at,
-            ?::TIMESTAMPTZ AS lookback_starts_at, ?::TIMESTAMPTZ AS run_at, ?::TIMESTAMP AS local_run,
-            ?::BOOLEAN AS is_marketing, ?::VARCHAR[] AS channels, ?::VARCHAR[] AS languages,
-            ?::VARCHAR AS default_language, ?::INTEGER AS frequency_cap, ?::INTEGER AS frequency_window_days,
-            ?::TIMESTAMPTZ AS window_starts_at, ?::VARCHAR AS send_time, ?::TIMESTAMPTZ AS fixed_send_at,
-            ?::TIMESTAMPTZ AS window_send_at, to_seconds(?::BIGINT) AS delay, 3 AS min_events,
-            ?::TIMESTAMPTZ AS this_year_starts_at, ?::TIMESTAMPTZ AS last_year_starts_at,
-            ?::VARCHAR AS base_currency, ?::BOOLEAN AS statement""", [
-        campaign.name, as_of, settings.organisation.timezone, as_of_ends,
-        local_midnight(as_of - timedelta(days=campaign.lookback_days - 1)), run_at, times["local_run"],
-        campaign.is_marketing, list(campaign.channels), list(campaign.languages), settings.organisation.language,
-        settings.compose.frequency_cap, settings.compose.frequency_window_days,
-        as_of_ends - timedelta(days=settings.compose.frequency_window_days), times["send_time"],
-        times["fixed_send_at"], times["window_send_at"], int(campaign.delay_after.total_seconds()),
-        local_midnight(this_year), local_midnight(last_year), settings.money.base_currency, campaign.statement])
-    return run_at
-
-
-def select_audience(con: duckdb.DuckDBPyConnection, campaign: Campaign, as_of: date) -> int:
-    """compose_audience: who the campaign is for, minus those this run (or this trigger) already has a row for."""
-    if campaign.trigger:
-        source = (COMPOSE_SQL / f"trigger_{campaign.trigger.replace('.', '_')}.sql").read_text(encoding="utf-8")
-        params: list = []
-        run = f"{_quote(campaign.name)} || '#' || trigger_ref"
-    elif campaign.segments:
-        source = (COMPOSE_SQL / "audience_segments.sql").read_text(encoding="utf-8")
-        params = [list(campaign.segments), list(campaign.exclude_segments)]
-        run = _quote(f"{campaign.name}@{as_of.isoformat()}")
-    else:
-        # the analyst's SELECT runs as a subquery: only its contact_id column is used
-        source = f"SELECT DISTINCT contact_id, {_quote(campaign.audience_sql)} AS audience_segment, " \
-                 f"NULL::VARCHAR AS trigger_ref, NULL::TIMESTAMPTZ AS trigger_at " \
-                 f"FROM ({audience_query(campaign)}) WHERE contact_id IS NOT NULL"
-        params = []
-        run = _quote(f"{campaign.name}@{as_of.isoformat()}")
+def apply_outcomes(con: duckdb.DuckDBPyConnection, outcomes: list[dict]) -> None:
+    """Write a batch of outcomes in one transaction (idempotent: only rows still `sending` at that attempt)."""
+    if not outcomes:
+        return
+    frame = pa.Table.from_pylist(outcomes, schema=OUTCOME_SCHEMA)
+    con.register("outcomes", frame)
     try:
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE compose_audience AS
-            SELECT a.contact_id::BIGINT AS contact_id, a.audience_segment::VARCHAR AS audience_segment,
-                   a.trigger_ref::VARCHAR AS trigger_ref, a.trigger_at::TIMESTAMPTZ AS trigger_at,
-                   {run}::VARCHAR AS campaign_run
-            FROM ({source}) a
-            WHERE a.contact_id IN (SELECT contact_id FROM contacts)""", params)
-    except duckdb.Error as exc:
-        where = campaign.folder / campaign.audience_sql if campaign.audience_sql else campaign.name
-        raise CampaignError(f"{where}: the audience query failed: {str(exc).splitlines()[0]}") from None
-    if campaign.audience_sql and campaign.exclude_segments:
-        con.execute("DELETE FROM compose_audience WHERE contact_id IN (SELECT contact_id FROM segment_membership "
-                    "WHERE list_contains(?, segment))", [list(campaign.exclude_segments)])
-    # idempotency: a contact this run already has a row for, or a trigger already answered, is left alone
-    con.execute("""
-        DELETE FROM compose_audience a WHERE EXISTS (
-            SELECT 1 FROM messages m WHERE m.campaign_run = a.campaign_run AND m.contact_id = a.contact_id)
-          OR (a.trigger_ref IS NOT NULL AND EXISTS (
-            SELECT 1 FROM messages m WHERE m.campaign = ? AND m.trigger_ref = a.trigger_ref))""", [campaign.name])
-    return con.execute("SELECT count(*) FROM compose_audience").fetchall()[0][0]
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def decide(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """compose_decisions: each audience member queued on a channel or suppressed with its reason."""
-    run_sql_file(con, COMPOSE_SQL / "decide.sql")
-    return query_frame(con, "SELECT * FROM compose_decisions ORDER BY decision_no")
-
-
-def context_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One flat row per queued decision with every template variable (warehouse/compose/context.sql)."""
-    return query_frame(con, (COMPOSE_SQL / "context.sql").read_text(encoding="utf-8"))
+        con.execute("BEGIN TRANSACTION")
+        con.execute(delivery_sql("apply_outcomes"))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("outcomes")
 
 
 @dataclass
-class OutboxWriter:
-    """Inserts message rows chunk by chunk inside the caller's transaction."""
-    con: duckdb.DuckDBPyConnection
-    campaign: Campaign
-    written: int = 0
+class Recovery:
+    """What a run found left `sending` by a run that died, and what became of it."""
 
-    def write(self, rows: pl.DataFrame) -> None:
-        if not rows.height:
-            return
-        frame = rows.with_columns(campaign=pl.lit(self.campaign.name),
-                                  is_marketing=pl.lit(self.campaign.is_marketing)).select(MESSAGE_COLUMNS)
-        self.con.register("compose_rows", frame.to_arrow())
-        columns = ", ".join(MESSAGE_COLUMNS)
-        self.con.execute(f"INSERT INTO messages (message_id, {columns}) "
-                         f"SELECT CAST(uuid() AS VARCHAR), {columns} FROM compose_rows")
-        self.con.unregister("compose_rows")
-        self.written += rows.height
+    from_journal: int = 0        # outcomes the journal had and the warehouse had not yet
+    requeued: int = 0            # never handed to the server: queued again
+    unknown: list[str] = field(default_factory=list)   # handed, no answer known: failed `unknown:`
+
+
+def recover(con: duckdb.DuckDBPyConnection, journal: dict[tuple[str, int], JournalEntry]) -> Recovery:
+    """Decide every message left `sending`: its journaled outcome, unknown (handed), or queued again."""
+    found = Recovery()
+    rows = con.execute("SELECT message_id, attempts, channel, address FROM messages WHERE status = 'sending'"
+                       ).fetchall()
+    now = datetime.now(timezone.utc)
+    outcomes = []
+    for message_id, attempt, channel, address in rows:
+        entry = journal.get((message_id, attempt))
+        if entry is not None and entry.outcome is not None:
+            kept = {k: v for k, v in entry.outcome.items() if k not in ("m", "a", "e")}
+            for key in ("finished_at", "next_attempt_at"):
+                if kept.get(key):
+                    kept[key] = datetime.fromisoformat(kept[key])
+            outcomes.append(outcome(message_id, attempt, channel, address, entry.outcome["e"],
+                                    kept.pop("finished_at", None) or now, **kept))
+            found.from_journal += 1
+        elif entry is not None and entry.handed:
+            outcomes.append(outcome(message_id, attempt, channel, address, "unknown", now,
+                                    error=UNKNOWN_AFTER_CRASH))
+            found.unknown.append(message_id)
+        else:
+            outcomes.append(outcome(message_id, attempt, channel, address, "requeued", now))
+            found.requeued += 1
+    apply_outcomes(con, outcomes)
+    return found
+
+
+def journal_line(row: dict) -> dict:
+    """An outcome as a journal line (times as ISO text)."""
+    line = {"m": row["message_id"], "a": row["attempt"], "e": row["outcome"]}
+    for key, value in row.items():
+        if key in ("message_id", "attempt", "outcome", "channel", "address") or value is None:
+            continue
+        line[key] = value.isoformat() if isinstance(value, datetime) else value
+    return line
+
+
+def resend_unknown(con: duckdb.DuckDBPyConnection, campaign: str | None) -> int:
+    """Queue again the messages whose fate is unknown (the operator checked and wants them sent)."""
+    where = ("status = 'failed' AND starts_with(error, $prefix) AND ($campaign IS NULL OR campaign = $campaign)")
+    params = {"prefix": UNKNOWN_PREFIX, "campaign": campaign}
+    count = con.execute(f"SELECT count(*) FROM messages WHERE {where}", params).fetchall()[0][0]
+    con.execute(f"UPDATE messages SET status = 'queued', next_attempt_at = NULL, "
+                f"error = 'resent after ' || error WHERE {where}", params)
+    return count
+
+
+def status_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Messages per status, with queued split into due now and waiting (send_after, retry backoff)."""
+    rows = con.execute(
+        "SELECT CASE WHEN status = 'queued' AND coalesce(greatest(send_after, next_attempt_at), now()) > now() "
+        "THEN 'queued (later)' WHEN status = 'failed' AND starts_with(error, 'unknown:') THEN 'failed (unknown)' "
+        "ELSE status END, count(*) FROM messages GROUP BY 1 ORDER BY 1").fetchall()
+    return dict(rows)
+
+
+def unknown_messages(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute(
+        "SELECT message_id, channel, campaign, address, smtp_message_id, error FROM messages "
+        "WHERE status = 'failed' AND starts_with(error, $prefix) ORDER BY message_id",
+        {"prefix": UNKNOWN_PREFIX}).fetchall()
+
+
+STATUSES = tuple(sorted(set(OUTCOME_STATUS.values())))

@@ -9,9 +9,9 @@ from datetime import date
 import duckdb
 import polars as pl
 from legatura.flows.check import organisation_of
+from legatura.flows.compose_outbox import COMPOSE_SQL, context_rows, put_params, run_sql_file
 from legatura.flows.config import Settings
-from legatura.flows.letters import letters_html
-from legatura.flows.outbox import COMPOSE_SQL, context_rows, put_params, run_sql_file
+from legatura.flows.letter_pages import letters_html
 from legatura.transforms.campaigns import load_campaign
 from legatura.transforms.errors import LegaturaError
 from legatura.transforms.render import Renderer

@@ -180,7 +180,7 @@ def test_compose_letter_for_donor_without_consent(env):
     assert (horia["status"], horia["channel"]) == ("queued", "letter")
     assert horia["address"].startswith("Str. Florilor 7, ap. 3\nIași")
     assert got[contact_of(con, "consented@example.ro")]["channel"] == "email"
-    letters = (settings.warehouse.path.parent / "letters" / "lybunt-winback_2026-11-30.html").read_text()
+    letters = (settings.letters.path / "lybunt-winback_2026-11-30.html").read_text()
     assert summary.letters_file.endswith("lybunt-winback_2026-11-30.html")
     assert "@page { size: A4" in letters and "Str. Florilor 7, ap. 3<br>Iași" in letters
     assert letters.count('<section class="page">') == summary.by_channel["letter"]

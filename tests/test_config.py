@@ -88,7 +88,7 @@ def test_unknown_key_from_the_environment_names_the_variable(tmp_path, monkeypat
     ("[organisation]\nlanguage = 'romanian'\n", r"organisation.language = 'romanian': not a language code"),
     ("[smtp]\nsecurity = 'ssl'\n", r"smtp.security = 'ssl': Input should be 'none', 'starttls' or 'tls'"),
     ("[smtp]\nconcurrency = 0\n", r"smtp.concurrency = 0"),
-    ("[smtp]\nrate_per_second = 0\n", r"smtp.rate_per_second = 0"),
+    ("[smtp]\nrate_per_second = -1\n", r"smtp.rate_per_second = -1"),
     ("[smtp]\nmax_attempts = -1\n", r"smtp.max_attempts = -1"),
     ("[landing]\nstable_seconds = -1\n", r"landing.stable_seconds = -1"),
     ("[warehouse]\nlock_timeout_seconds = 0\n", r"warehouse.lock_timeout_seconds = 0"),

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from legatura.flows.config import Settings
 
 DIRECTIONS = ["inbound", "outbound"]
-CONSENT_STATUSES = ["opted_in", "opted_out", "unknown"]
+CONSENT_STATUSES = ["opted_in", "opted_out", "unknown", "pending"]   # pending: double opt-in awaiting its click
 
 
 def _rules(name: str, settings: Settings) -> list[tuple[pl.Expr, str]]:
@@ -39,7 +39,7 @@ def _rules(name: str, settings: Settings) -> list[tuple[pl.Expr, str]]:
         ]
     if name == "consents":
         return [
-            (~pl.col("status").is_in(CONSENT_STATUSES), "consent status must be opted_in, opted_out or unknown"),
+            (~pl.col("status").is_in(CONSENT_STATUSES), "consent status must be opted_in, opted_out, unknown or pending"),
             (pl.col("address").is_null() | pl.col("recorded_at").is_null(), "consent without address or time"),
         ]
     return []

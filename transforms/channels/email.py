@@ -4,11 +4,16 @@ Every message becomes one `interactions` row or one quarantine row. Decisions:
 
 * Direction: From one of the NGO's addresses (`organisation.domains`, `organisation.email`) is
   outbound, anything else inbound. Bounces (delivery reports) are always inbound.
-* Kind: `bounce` (a delivery report, or mail from MAILER-DAEMON / postmaster), `auto_reply`
-  (`tracking.is_auto_reply` headers, or any other multipart/report such as a read receipt),
-  `internal`, else `message`. Bounces and auto-replies never await an answer.
+* Kind: `bounce` (a report of a permanent delivery failure) or `soft_bounce` (temporary, or the report
+  does not say), recognised by transforms/bounces.py with flufl.bounce: DSNs, MAILER-DAEMON / postmaster
+  / null-sender reports, the common non-standard formats; a null or odd sender and a missing Date do not
+  quarantine a bounce. `unsubscribe` (a mail to our mailto link: subject `unsubscribe-TOKEN` with a
+  valid signed token; it records the opt-out), `auto_reply` (`tracking.is_auto_reply` headers, or any
+  other multipart/report such as a read receipt), `internal`, else `message`. Bounces, unsubscribes and
+  auto-replies never await an answer; a bounce's In-Reply-To is the Message-ID of the message it returns.
 * Party: the sender of an inbound message; for an outbound one the first address in To, then
-  Cc, then Bcc that is not the NGO's own; for a bounce, the recipient whose delivery failed.
+  Cc, then Bcc that is not the NGO's own; for a bounce, the recipient whose delivery failed (the MTA
+  that wrote it is never a contact).
   Mail from the NGO to nobody but itself is kept as an outbound `internal` interaction with no
   party (nothing is lost, nobody becomes a contact, nothing awaits an answer).
 * Key: `email:<Message-ID>` with the id as written (no angle brackets, case kept: it is
@@ -45,9 +50,11 @@ from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
 import polars as pl
+from legatura.transforms import bounces
 from legatura.transforms.canonical import TABLES
 from legatura.transforms.channels import QUARANTINE_SCHEMA, ParseResult
 from legatura.transforms.text import CEDILLA_TO_COMMA, EMAIL_RE, decode_text, row_hash
+from legatura.transforms.tokens import BadToken, LinkToken, Signer
 from legatura.transforms.tracking import is_auto_reply
 
 if TYPE_CHECKING:
@@ -83,7 +90,7 @@ HTML_TAG = re.compile(r"<[^>]*>")
 BLANK_LINES = re.compile(r"\n[ \t\u00a0]*(?:\n[ \t\u00a0]*)+\n")
 VALID_EMAIL = re.compile(EMAIL_RE)
 LEGACY_CODECS = {"iso8859-2", "cp1250"}   # cannot encode ș ț: senders typed ş ţ
-BOUNCE_SENDERS = {"mailer-daemon", "postmaster"}
+UNSUBSCRIBE_SUBJECT = re.compile(r"(?i)\bunsubscribe-([A-Za-z0-9_.-]{20,})")
 COLUMNS = {name: TABLES["interactions"][name] for name in (
     "interaction_id", "channel", "direction", "kind", "occurred_at", "subject", "body", "external_id",
     "thread_ref", "in_reply_to", "references", "is_auto_reply", "awaits_answer", "address",
@@ -142,10 +149,18 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
             continue
         key = str(message.line) if message.in_mbox else _key_of(message.raw)
         rejected.append({"record_no": record_no, "line_or_key": key, "reason": reason, "raw": _raw_text(message.raw)})
+    frames = {"interactions": _interactions_frame(rows)}
+    opted_out = [{"record_no": r["record_no"], "channel": t.channel, "address": t.address, "status": "opted_out",
+                  "recorded_at": r["occurred_at"], "source": "unsubscribe:mailto", "email": t.address}
+                 for r in rows if (t := r["_unsubscribe"]) is not None]
+    if opted_out:
+        frames["consents"] = pl.DataFrame(opted_out, schema={
+            "record_no": pl.Int64, "channel": pl.String, "address": pl.String, "status": pl.String,
+            "recorded_at": TABLES["consents"]["recorded_at"], "source": pl.String, "email": pl.String})
     return ParseResult(
         channel="email",
         records_read=len(messages),
-        frames={"interactions": _interactions_frame(rows)},
+        frames=frames,
         quarantine=pl.DataFrame(rejected, schema=QUARANTINE_SCHEMA),
     )
 
@@ -161,6 +176,18 @@ class _Context:
         found = MAILDIR_NAME.match(PurePath(source).name)
         # a Maildir file name starts with the delivery time: the last resort for a message's time
         self.delivered_at = datetime.fromtimestamp(int(found.group(1)), timezone.utc) if found else None
+        secret = settings.tokens.secret.get_secret_value()
+        self.unsubscribe_signer = Signer(secret, "unsubscribe", settings.tokens.unsubscribe_days) if secret else None
+
+    def unsubscribe_request(self, subject: str) -> LinkToken | None:
+        """The signed token of a mailto unsubscribe (`subject=unsubscribe-TOKEN`), when valid."""
+        found = UNSUBSCRIBE_SUBJECT.search(subject) if self.unsubscribe_signer and subject else None
+        if not found:
+            return None
+        try:
+            return self.unsubscribe_signer.check(found.group(1))
+        except BadToken:
+            return None     # forged or expired: an ordinary message, a person may be asking something
 
     def is_own(self, address: str) -> bool:
         return address == self.own_address or address.rpartition("@")[2] in self.own_domains
@@ -230,35 +257,45 @@ def read_message(chunk: bytes, envelope_time: datetime | None, context: _Context
         headers.setdefault(name.strip().lower(), value)
 
     sender_field = headers.get("from") or headers.get("sender")
-    if sender_field is None:
-        if not headers:
-            raise RejectedMessage("not a mail message: no header lines at its start")
+    if sender_field is None and not headers:
+        raise RejectedMessage("not a mail message: no header lines at its start")
+    senders = _addresses(sender_field) if sender_field else []
+    sender_name, sender = senders[0] if senders and VALID_EMAIL.match(senders[0][1]) else (None, None)
+    message_id = _first_id(headers.get("message-id"))
+    subject = _clean(_header_text(headers.get("subject")))
+    bounce = _bounce_report(msg, chunk, headers, subject, sender_field, message_id, pairs)
+    if bounce is None and sender_field is None:
         raise RejectedMessage("no From header: the sender is unknown")
-    senders = _addresses(sender_field)
-    if not senders or not VALID_EMAIL.match(senders[0][1]):
+    if bounce is None and sender is None:
         raise RejectedMessage(f"From header '{_header_text(sender_field)}' has no valid email address")
-    sender_name, sender = senders[0]
     recipients = [a for f in ("to", "cc", "bcc") if f in headers for a in _addresses(headers[f])]
     recipients = [(n, a) for n, a in recipients if VALID_EMAIL.match(a)]
 
     occurred_at = (_date_header(headers.get("date"), context.local_zone)
                    or envelope_time
                    or _received_time(msg, context.local_zone) or context.delivered_at)
+    if occurred_at is None and bounce is not None:
+        # a bounce with no usable Date is still a bounce: its report's arrival, else when we read it
+        occurred_at = _date_header(bounce.arrival, context.local_zone) or datetime.now(timezone.utc)
     if occurred_at is None:
         date = headers.get("date")
         raise RejectedMessage(f"Date header '{_header_text(date)}' is not a valid date" if date
                               else "no Date header and no other time (mbox separator, Received) to use")
 
     report = msg.get_content_type() == "multipart/report"
-    bounce = _is_bounce(msg, sender)
-    automatic = bounce or report or is_auto_reply(pairs)
-    own_sender = context.is_own(sender)
+    automatic = bounce is not None or report or is_auto_reply(pairs)
+    own_sender = sender is not None and context.is_own(sender)
     others = [(n, a) for n, a in recipients if not context.is_own(a)]
-    if bounce:
-        direction, kind = "inbound", "bounce"
-        failed = _failed_recipient(BytesParser(policy=compat32).parsebytes(chunk), headers)
+    references = _all_ids(headers.get("references"))
+    in_reply_to = _first_id(headers.get("in-reply-to"))
+    unsubscribe = None
+    if bounce is not None:
+        # the MTA that wrote the report is nobody: the report is about the recipient that failed
+        direction, kind = "inbound", "bounce" if bounce.severity == "hard" else "soft_bounce"
+        failed = bounce.recipient
         party_name, party = None, (failed if failed and not context.is_own(failed) else None)
         address = failed
+        in_reply_to, references = bounce.original_message_id, []
     elif own_sender:
         direction, kind = "outbound", "auto_reply" if automatic else ("message" if others else "internal")
         party_name, party = others[0] if others else (None, None)
@@ -266,11 +303,10 @@ def read_message(chunk: bytes, envelope_time: datetime | None, context: _Context
     else:
         direction, kind = "inbound", "auto_reply" if automatic else "message"
         party_name, party, address = sender_name, sender, sender
+        unsubscribe = None if automatic else context.unsubscribe_request(subject)
+        if unsubscribe is not None:
+            kind = "unsubscribe"
 
-    message_id = _first_id(headers.get("message-id"))
-    references = _all_ids(headers.get("references"))
-    in_reply_to = _first_id(headers.get("in-reply-to"))
-    subject = _clean(_header_text(headers.get("subject")))
     return {
         "interaction_id": f"email:{message_id}" if message_id else None,
         "channel": "email",
@@ -285,7 +321,7 @@ def read_message(chunk: bytes, envelope_time: datetime | None, context: _Context
         "in_reply_to": in_reply_to,
         "references": references,
         "is_auto_reply": automatic,
-        "awaits_answer": direction == "inbound" and not automatic,
+        "awaits_answer": direction == "inbound" and not automatic and unsubscribe is None,
         "address": address,
         "email": party,
         "full_name": _person_name(party_name) if party else None,
@@ -293,6 +329,7 @@ def read_message(chunk: bytes, envelope_time: datetime | None, context: _Context
         # hashed into the key of a message without Message-ID (dropped before the frame is returned)
         "_sender": sender,
         "_recipients": ",".join(sorted(a for _, a in recipients)),
+        "_unsubscribe": unsubscribe,
     }
 
 
@@ -331,13 +368,22 @@ def _all_ids(field: str | None) -> list[str]:
     return [_clean(i) for i in found if i.strip()]
 
 
-def _is_bounce(msg: Message, sender: str) -> bool:
-    """A delivery status notification (not a read receipt) or mail from MAILER-DAEMON / postmaster."""
-    if msg.get_content_type() == "multipart/report":
-        report_type = msg.get_param("report-type") or "delivery-status"
-        if str(report_type).strip().lower() == "delivery-status":
-            return True
-    return sender.partition("@")[0] in BOUNCE_SENDERS
+def _bounce_report(msg: Message, chunk: bytes, headers: dict[str, str], subject: str, sender_field: str | None,
+                   message_id: str | None, pairs: list) -> bounces.BounceReport | None:
+    """The bounce this message reports (flufl.bounce's detectors), or None when it is no bounce."""
+    ctype = msg.get_content_type()
+    # only a report needs its parameters parsed (get_param is slow); the sender is looked at as written
+    report_type = msg.get_param("report-type") if ctype == "multipart/report" else None
+    report_type = str(report_type) if report_type else None
+    sender_text = _unfold(sender_field) if sender_field is not None else None
+    looked_at = {**headers, "subject": subject}
+    if not bounces.is_candidate(looked_at, ctype, report_type, sender_text):
+        return None
+    full = BytesParser(policy=compat32).parsebytes(chunk)
+    # a machine's "could not be delivered" (a virus filter, a gateway) is a bounce too, never a contact
+    strong = bounces.strong_signs(looked_at, ctype, report_type, sender_text) or (
+        bool(bounces.FAILURE_SUBJECT.search(subject)) and is_auto_reply(pairs))
+    return bounces.read_report(full, message_id, strong, _failed_recipient(full, headers))
 
 
 def _failed_recipient(msg: Message, headers: dict[str, str]) -> str | None:
@@ -563,7 +609,7 @@ def _raw_text(chunk: bytes) -> str:
 
 def _interactions_frame(rows: list[dict]) -> pl.DataFrame:
     schema = {"record_no": pl.Int64, **COLUMNS, "_sender": pl.String, "_recipients": pl.String}
-    frame = pl.DataFrame(rows, schema=schema)
+    frame = pl.DataFrame([{k: v for k, v in r.items() if k != "_unsubscribe"} for r in rows], schema=schema)
     missing = frame.filter(pl.col("interaction_id").is_null())
     if missing.height:
         hashable = missing.with_columns(

@@ -5,7 +5,8 @@ Works with no configuration for the common headers, Romanian and English (see HE
 inbound `form_request` interaction that awaits an answer; answers to questions that are none of the known
 fields are kept in the body as `Question: answer` lines. A ticked consent box (any text in the consent
 column, except a plain no) opts the email address in, or the phone (sms) when there is no valid email; an
-empty box records nothing (it is not an opt-out). There is no id: a response is keyed by a hash of its
+empty box records nothing (it is not an opt-out). With `[forms] confirm = true` an email opt-in is `pending`
+until the person clicks the confirmation link (double opt-in). There is no id: a response is keyed by a hash of its
 normalised values, so a sheet downloaded again, or re-saved by Excel, repeats nothing.
 
 `requests_from_fields` is shared with `[mappings.<name>]` sections whose target is interactions.
@@ -219,6 +220,15 @@ def requests_from_fields(
     return frames, bad.select("record_no", "source_line", "reason")
 
 
+def awaiting_confirmation(frames: dict[str, pl.DataFrame], confirm: bool) -> dict[str, pl.DataFrame]:
+    """With `confirm = true` (double opt-in) an email opt-in is recorded `pending` until its link is clicked."""
+    if not confirm or "consents" not in frames:
+        return frames
+    pending = (pl.col("channel") == "email") & (pl.col("status") == "opted_in")
+    return {**frames, "consents": frames["consents"].with_columns(
+        status=pl.when(pending).then(pl.lit("pending")).otherwise(pl.col("status")))}
+
+
 def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
     rows, columns, delimiter = read_export(raw, source)
     fields = recognise_headers(columns)
@@ -253,5 +263,6 @@ def parse(raw: bytes, source: str, settings: Settings) -> ParseResult:
         "%Y", "YYYY").replace("%H", "HH").replace("%M", "MM").replace("%S", "SS") if fmt else None)
     frames, rejected = requests_from_fields(
         fielded, settings, id_prefix="forms:", source="forms", time_label=fields["timestamp"], time_format=expected)
+    frames = awaiting_confirmation(frames, settings.forms.confirm)
     return ParseResult(channel="forms", records_read=rows.height, frames=frames,
                        quarantine=quarantined(rejected, columns, delimiter, rows))

@@ -24,6 +24,7 @@ Keys of the section (docs/mappings.md has a complete example):
         true_values  answers that opt in   (default: any answer but a plain no: "", nu, no, false, 0)
         false_values answers that opt out  (default: none; an unticked box is no choice)
         empty_means  "unknown" (the only choice: an empty answer records nothing)
+        confirm      true: an email opt-in is `pending` until its confirmation link is clicked (double opt-in)
 
 Headers match ignoring case, diacritics (so cedilla ş ţ too), repeated spaces and a trailing `?`, `:` or `*`.
 """
@@ -36,6 +37,7 @@ import polars as pl
 from babel.numbers import list_currencies
 from legatura.transforms.channels import ParseResult
 from legatura.transforms.channels.forms import (
+    awaiting_confirmation,
     guess_time_format,
     parse_time,
     plain_header,
@@ -136,6 +138,8 @@ def check_mapping(name: str, mapping: dict[str, Any]) -> tuple[str, dict[str, st
                                f"[mappings.{name}.columns]")
     for field in CONSENT_FIELDS:
         options = mapping.get(field) or {}
+        if not isinstance(options.get("confirm", False), bool):
+            raise MappingError(f"[mappings.{name}.{field}] confirm = {options['confirm']!r}: use true or false")
         if options.get("empty_means", "unknown") != "unknown":
             raise MappingError(f"[mappings.{name}.{field}] empty_means = {options['empty_means']!r}: only "
                                "\"unknown\" is allowed (an empty answer is no choice, never an opt-out)")
@@ -262,6 +266,8 @@ def parse(raw: bytes, source: str, settings: Settings, name: str) -> ParseResult
                                         decimal_comma, headers)
     else:
         frames, rejected = _contacts(fielded, name, time_label, _readable(fmt), consent_values)
+    confirm = any(bool((mapping.get(f) or {}).get("confirm")) for f in ("consent", "consent_email"))
+    frames = awaiting_confirmation(frames, confirm)
     return ParseResult(channel=name, records_read=rows.height, frames=frames,
                        quarantine=quarantined(rejected, file_columns, delimiter, rows))
 

@@ -1,6 +1,24 @@
 -- grain: one row per (contact, channel, address): the latest explicit choice per address wins
+-- Status 'pending' is a double opt-in awaiting its confirmation click: no marketing until then. Signing up
+-- again never downgrades: a pending event after an opt-in (confirmed or not) is no change.
 CREATE OR REPLACE VIEW consents AS
-with ranked as (
+with previous as (
+    select
+        e.*,
+        last_value(case when e.status <> 'pending' then e.status end ignore nulls) over (
+            partition by e.channel, e.address order by e.recorded_at, e.event_id
+            rows between unbounded preceding and 1 preceding
+        ) as status_before
+    from consent_events e
+),
+
+effective as (
+    select * exclude (status_before)
+    from previous
+    where not (status = 'pending' and coalesce(status_before, '') = 'opted_in')
+),
+
+ranked as (
     select
         e.*,
         row_number() over (
@@ -10,7 +28,7 @@ with ranked as (
                      case e.status when 'opted_out' then 0 when 'opted_in' then 1 else 2 end,
                      e.event_id
         ) as rn
-    from consent_events e
+    from effective e
 ),
 
 final as (

@@ -1,0 +1,184 @@
+"""The warehouse side of compose: parameters, audience, decisions and context in SQL; the outbox write."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+from legatura.flows.config import Settings
+from legatura.transforms.campaigns import Campaign, CampaignError, audience_query
+from legatura.transforms.errors import LegaturaError
+from legatura.warehouse.db import SQL_ROOT, query_frame
+
+COMPOSE_SQL = SQL_ROOT / "compose"
+TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+# the outbox columns compose fills (the sender reads status, channel, address, subject, body_*, send_after,
+# is_marketing, language, contact_id)
+MESSAGE_COLUMNS = [
+    "contact_id", "campaign", "channel", "language", "address", "subject", "body_text", "body_html",
+    "is_marketing", "status", "send_after", "consent_address", "consent_source", "consent_recorded_at",
+    "trigger_ref", "batch", "campaign_run", "audience_segment", "channel_reason", "sms_segments",
+    "suppression_reason", "error",
+]
+
+
+class ComposeConfigError(LegaturaError):
+    """[compose] send_time or send_window holds a value compose cannot use."""
+
+
+def run_sql_file(con: duckdb.DuckDBPyConnection, path) -> None:
+    """Run a .sql file of several statements, each ending with `;` at a line end."""
+    text = path.read_text(encoding="utf-8")
+    for statement in re.split(r";\s*\n", text):
+        if re.sub(r"--[^\n]*", "", statement).strip():
+            con.execute(statement)
+
+
+def _hhmm(value: str, key: str) -> time:
+    match = TIME_RE.match(value.strip())
+    if not match:
+        raise ComposeConfigError(f"[compose] {key} = {value!r}: expected HH:MM (24-hour, local time)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def send_times(settings: Settings, run_at: datetime) -> dict:
+    """send_time's mode, the fixed instant, and the window's next opening (working days), from `run_at`."""
+    tz = ZoneInfo(settings.organisation.timezone)
+    local = run_at.astimezone(tz)
+    mode = settings.compose.send_time.strip().lower()
+    fixed = None
+    if mode not in ("best", "now"):
+        at = _hhmm(mode, "send_time")
+        candidate = datetime.combine(local.date(), at, tz)
+        fixed = candidate if candidate >= local else datetime.combine(local.date() + timedelta(days=1), at, tz)
+        mode = "fixed"
+    start_text, _, end_text = settings.compose.send_window.partition("-")
+    start, end = _hhmm(start_text, "send_window"), _hhmm(end_text or "", "send_window")
+    if end <= start:
+        raise ComposeConfigError(f"[compose] send_window = {settings.compose.send_window!r}: the end must be "
+                                 "after the start, e.g. \"09:00-18:00\"")
+    day = local.date()
+    if day.isoweekday() <= 5 and start <= local.time() < end:
+        window = run_at
+    else:
+        if day.isoweekday() > 5 or local.time() >= end:
+            day += timedelta(days=1)
+            while day.isoweekday() > 5:
+                day += timedelta(days=1)
+        window = datetime.combine(day, start, tz)
+    return {"send_time": mode, "fixed_send_at": fixed, "window_send_at": window,
+            "local_run": local.replace(tzinfo=None)}
+
+
+def year_start(as_of: date, start_month: int) -> date:
+    year = as_of.year if as_of.month >= start_month else as_of.year - 1
+    return date(year, start_month, 1)
+
+
+def put_params(con: duckdb.DuckDBPyConnection, settings: Settings, campaign: Campaign, as_of: date,
+               now: datetime | None = None) -> datetime:
+    """The one-row compose_params table the compose SQL reads; returns the run's instant."""
+    tz = ZoneInfo(settings.organisation.timezone)
+    local_midnight = lambda d: datetime.combine(d, time(0), tz)  # noqa: E731
+    run_at = max(now or datetime.now(tz), local_midnight(as_of))
+    times = send_times(settings, run_at)
+    this_year = year_start(as_of, settings.segments.fiscal_year_start_month)
+    last_year = date(this_year.year - 1, this_year.month, 1)
+    as_of_ends = local_midnight(as_of + timedelta(days=1))
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE compose_params AS SELECT
+            ?::VARCHAR AS campaign, ?::DATE AS as_of, ?::VARCHAR AS timezone, ?::TIMESTAMPTZ AS as_of_ends_at,
+            ?::TIMESTAMPTZ AS lookback_starts_at, ?::TIMESTAMPTZ AS run_at, ?::TIMESTAMP AS local_run,
+            ?::BOOLEAN AS is_marketing, ?::VARCHAR[] AS channels, ?::VARCHAR[] AS languages,
+            ?::VARCHAR AS default_language, ?::INTEGER AS frequency_cap, ?::INTEGER AS frequency_window_days,
+            ?::TIMESTAMPTZ AS window_starts_at, ?::VARCHAR AS send_time, ?::TIMESTAMPTZ AS fixed_send_at,
+            ?::TIMESTAMPTZ AS window_send_at, to_seconds(?::BIGINT) AS delay, 3 AS min_events,
+            ?::TIMESTAMPTZ AS this_year_starts_at, ?::TIMESTAMPTZ AS last_year_starts_at,
+            ?::VARCHAR AS base_currency, ?::BOOLEAN AS statement""", [
+        campaign.name, as_of, settings.organisation.timezone, as_of_ends,
+        local_midnight(as_of - timedelta(days=campaign.lookback_days - 1)), run_at, times["local_run"],
+        campaign.is_marketing, list(campaign.channels), list(campaign.languages), settings.organisation.language,
+        settings.compose.frequency_cap, settings.compose.frequency_window_days,
+        as_of_ends - timedelta(days=settings.compose.frequency_window_days), times["send_time"],
+        times["fixed_send_at"], times["window_send_at"], int(campaign.delay_after.total_seconds()),
+        local_midnight(this_year), local_midnight(last_year), settings.money.base_currency, campaign.statement])
+    return run_at
+
+
+def select_audience(con: duckdb.DuckDBPyConnection, campaign: Campaign, as_of: date) -> int:
+    """compose_audience: who the campaign is for, minus those this run (or this trigger) already has a row for."""
+    if campaign.trigger:
+        source = (COMPOSE_SQL / f"trigger_{campaign.trigger.replace('.', '_')}.sql").read_text(encoding="utf-8")
+        params: list = []
+        run = f"{_quote(campaign.name)} || '#' || trigger_ref"
+    elif campaign.segments:
+        source = (COMPOSE_SQL / "audience_segments.sql").read_text(encoding="utf-8")
+        params = [list(campaign.segments), list(campaign.exclude_segments)]
+        run = _quote(f"{campaign.name}@{as_of.isoformat()}")
+    else:
+        # the analyst's SELECT runs as a subquery: only its contact_id column is used
+        source = f"SELECT DISTINCT contact_id, {_quote(campaign.audience_sql)} AS audience_segment, " \
+                 f"NULL::VARCHAR AS trigger_ref, NULL::TIMESTAMPTZ AS trigger_at " \
+                 f"FROM ({audience_query(campaign)}) WHERE contact_id IS NOT NULL"
+        params = []
+        run = _quote(f"{campaign.name}@{as_of.isoformat()}")
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE compose_audience AS
+            SELECT a.contact_id::BIGINT AS contact_id, a.audience_segment::VARCHAR AS audience_segment,
+                   a.trigger_ref::VARCHAR AS trigger_ref, a.trigger_at::TIMESTAMPTZ AS trigger_at,
+                   {run}::VARCHAR AS campaign_run
+            FROM ({source}) a
+            WHERE a.contact_id IN (SELECT contact_id FROM contacts)""", params)
+    except duckdb.Error as exc:
+        where = campaign.folder / campaign.audience_sql if campaign.audience_sql else campaign.name
+        raise CampaignError(f"{where}: the audience query failed: {str(exc).splitlines()[0]}") from None
+    if campaign.audience_sql and campaign.exclude_segments:
+        con.execute("DELETE FROM compose_audience WHERE contact_id IN (SELECT contact_id FROM segment_membership "
+                    "WHERE list_contains(?, segment))", [list(campaign.exclude_segments)])
+    # idempotency: a contact this run already has a row for, or a trigger already answered, is left alone
+    con.execute("""
+        DELETE FROM compose_audience a WHERE EXISTS (
+            SELECT 1 FROM messages m WHERE m.campaign_run = a.campaign_run AND m.contact_id = a.contact_id)
+          OR (a.trigger_ref IS NOT NULL AND EXISTS (
+            SELECT 1 FROM messages m WHERE m.campaign = ? AND m.trigger_ref = a.trigger_ref))""", [campaign.name])
+    return con.execute("SELECT count(*) FROM compose_audience").fetchall()[0][0]
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def decide(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """compose_decisions: each audience member queued on a channel or suppressed with its reason."""
+    run_sql_file(con, COMPOSE_SQL / "decide.sql")
+    return query_frame(con, "SELECT * FROM compose_decisions ORDER BY decision_no")
+
+
+def context_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One flat row per queued decision with every template variable (warehouse/compose/context.sql)."""
+    return query_frame(con, (COMPOSE_SQL / "context.sql").read_text(encoding="utf-8"))
+
+
+@dataclass
+class OutboxWriter:
+    """Inserts message rows chunk by chunk inside the caller's transaction."""
+    con: duckdb.DuckDBPyConnection
+    campaign: Campaign
+    written: int = 0
+
+    def write(self, rows: pl.DataFrame) -> None:
+        if not rows.height:
+            return
+        frame = rows.with_columns(campaign=pl.lit(self.campaign.name),
+                                  is_marketing=pl.lit(self.campaign.is_marketing)).select(MESSAGE_COLUMNS)
+        self.con.register("compose_rows", frame.to_arrow())
+        columns = ", ".join(MESSAGE_COLUMNS)
+        self.con.execute(f"INSERT INTO messages (message_id, {columns}) "
+                         f"SELECT CAST(uuid() AS VARCHAR), {columns} FROM compose_rows")
+        self.con.unregister("compose_rows")
+        self.written += rows.height
