@@ -12,6 +12,7 @@ from legatura.flows.config import Settings, load_settings
 from legatura.flows.discover import SourceFile, UnreadableSource, batches, discover, read_sources
 from legatura.flows.load import FileSummary, ingest_files, record_unreadable
 from legatura.flows.track import TrackSummary, track_task
+from legatura.warehouse.db import Interrupted, is_interrupt
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -103,5 +104,10 @@ def ingest_flow(paths: list[str], config: str | None = None, channel: str | None
         result = IngestResult(summaries)
         if track:
             # by the watermark, not by what this run loaded: a run that crashed before tracking is mended here
-            result.tracking = track_task(config, headline=False)
+            try:
+                result.tracking = track_task(config, headline=False)
+            except BaseException as exc:
+                if is_interrupt(exc) and summaries:   # Ctrl-C after every batch committed: say they were kept
+                    raise Interrupted(committed=True) from exc
+                raise
     return result

@@ -181,14 +181,14 @@ def test_ctrl_c_during_ingest_keeps_nothing_of_the_batch_and_exits_130(tmp_path,
 
     assert run_cli("init", cwd=tmp_path).returncode == 0
     big = tmp_path / "payments.csv"
-    _write_big_stripe(big, 300_000)
+    _write_big_stripe(big, 1_000_000)
     proc = subprocess.Popen([str(EXE), "ingest", "payments.csv"], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     lock = tmp_path / "warehouse" / "legatura.duckdb.lock"
     deadline = time.monotonic() + 120
     while "legatura ingest" not in (lock.read_text() if lock.exists() else "") and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(1.5)   # parsing or loading the 300,000 rows: several seconds on this machine
+    time.sleep(1.0)   # parsing or loading the 1,000,000 rows: several seconds on this machine
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out, err)
