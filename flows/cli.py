@@ -196,7 +196,7 @@ def _with_progress(label: str, work):
         return work()
 
 
-def _check_as_of(value: Optional[str]) -> Optional[str]:
+def check_as_of(value: Optional[str]) -> Optional[str]:
     """--as-of must be a date (YYYY-MM-DD): a usage error, exit 2, before any work."""
     if value is not None:
         try:
@@ -206,7 +206,7 @@ def _check_as_of(value: Optional[str]) -> Optional[str]:
     return value
 
 
-def _parse_as_of(value: Optional[str]) -> date:
+def parse_as_of(value: Optional[str]) -> date:
     """--as-of as a date; default today in the organisation's timezone."""
     if value is None:
         return settings().today()
@@ -218,7 +218,7 @@ def _parse_as_of(value: Optional[str]) -> date:
 
 @app.command()
 def segment(
-    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_check_as_of, help="Date (YYYY-MM-DD) to judge membership by; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=check_as_of, help="Date (YYYY-MM-DD) to judge membership by; default today.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Recompute segment membership as of a date (every SQL file in warehouse/segments/).
@@ -226,7 +226,7 @@ def segment(
     Example: legatura segment --as-of 2026-11-30
     """
     s = settings()
-    when = _parse_as_of(as_of)
+    when = parse_as_of(as_of)
     start_prefect(s)
     from legatura.flows import progress
     from legatura.flows.segment import segment_flow
@@ -259,7 +259,7 @@ def track(
 
 @app.command()
 def run(
-    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_check_as_of, help="Date for segments; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=check_as_of, help="Date for segments; default today.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """The whole chain once: ingest landing/ -> segment -> track -> publish the snapshot.
@@ -267,7 +267,7 @@ def run(
     Example: legatura run
     """
     s = settings()
-    when = _parse_as_of(as_of)
+    when = parse_as_of(as_of)
     start_prefect(s)
     from legatura.flows.pipeline import pipeline_flow
 
@@ -337,7 +337,7 @@ def watch() -> None:
 @app.command()
 def demo(
     folder: Annotated[Path, typer.Option("--folder", help="Where the demo's data and warehouse go.")] = Path("demo"),
-    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_check_as_of, help="Date the demo pretends it is; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=check_as_of, help="Date the demo pretends it is; default today.")] = None,
 ) -> None:
     """Self-contained end-to-end run on generated Romanian data, in its own folder.
 
@@ -345,7 +345,7 @@ def demo(
     """
     from legatura.flows.demo import run_demo
 
-    when = _parse_as_of(as_of)
+    when = parse_as_of(as_of)
     s = settings()
     start_prefect(s)
     result = run_demo(folder, say, as_of=when)

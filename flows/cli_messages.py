@@ -1,38 +1,17 @@
 """The messaging commands: compose, check, preview, why (registered on the `legatura` app by import)."""
 from __future__ import annotations
 
-import contextlib
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from legatura.flows.cli import CommandFailed, app, emit, settings, start_prefect
-from legatura.transforms.errors import LegaturaError
-
-
-@contextlib.contextmanager
-def one_line():
-    """legatura's own errors (a broken campaign, an unknown contact) become the CLI's one-line failure."""
-    try:
-        yield
-    except LegaturaError as exc:
-        raise CommandFailed(str(exc)) from None
-
-
-def _as_of(value: Optional[str]) -> date:
-    if value is None:
-        return settings().today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandFailed(f"--as-of {value!r} is not a date (YYYY-MM-DD)") from None
+from legatura.flows.cli import CommandFailed, app, check_as_of, config_arg, emit, parse_as_of, settings, start_prefect
 
 
 @app.command()
 def compose(
     campaign: Annotated[str, typer.Argument(help="Campaign folder name under templates/.")],
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date (YYYY-MM-DD) of the run; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=check_as_of, help="Date (YYYY-MM-DD) of the run; default today.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; print counts and one sample.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -41,21 +20,19 @@ def compose(
     Example: legatura compose lybunt-winback --as-of 2026-11-30 --dry-run
     """
     s = settings()
-    when = _as_of(as_of)
+    when = parse_as_of(as_of)
     start_prefect(s)
-    from legatura.flows.cli import state
     from legatura.flows.compose import compose_flow
 
-    config = str(state.config) if state.config else None
-    with one_line():
-        summary = compose_flow(campaign, config=config, as_of=when, dry_run=dry_run)
+    config = config_arg()
+    summary = compose_flow(campaign, config=config, as_of=when, dry_run=dry_run)
     emit(summary, as_json, summary.lines())
 
 
 @app.command()
 def check(
     campaign: Annotated[str, typer.Argument(help="Campaign folder name under templates/.")],
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date for the audience sample; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=check_as_of, help="Date for the audience sample; default today.")] = None,
 ) -> None:
     """Check a campaign: campaign.toml, every template in every language, rendered for a sample of its audience.
 
@@ -65,13 +42,12 @@ def check(
     from legatura.flows.why import read_only
 
     s = settings()
-    when = _as_of(as_of)
-    with one_line():
-        if not (s.warehouse.snapshot.exists() or s.warehouse.path.exists()):
-            report = check_campaign(s, campaign, when)   # no warehouse yet: the files and the sample contact
-        else:
-            with read_only(s) as con:
-                report = check_campaign(s, campaign, when, con)
+    when = parse_as_of(as_of)
+    if not (s.warehouse.snapshot.exists() or s.warehouse.path.exists()):
+        report = check_campaign(s, campaign, when)   # no warehouse yet: the files and the sample contact
+    else:
+        with read_only(s) as con:
+            report = check_campaign(s, campaign, when, con)
     for line in report.lines():
         typer.echo(line)
     if not report.ok:
@@ -85,7 +61,7 @@ def preview(
     channel: Annotated[Optional[str], typer.Option("--channel", help="email, sms or letter; default the one compose would choose.")] = None,
     language: Annotated[Optional[str], typer.Option("--language", help="Render in this language instead.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the HTML; default preview-<campaign>-<contact>.html.")] = None,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date of the run; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=check_as_of, help="Date of the run; default today.")] = None,
 ) -> None:
     """Render one contact's message: the text part in the terminal, the HTML written beside it.
 
@@ -94,8 +70,8 @@ def preview(
     from legatura.flows.why import preview_message, read_only
 
     s = settings()
-    with one_line(), read_only(s) as con:
-        result = preview_message(con, s, campaign, contact, _as_of(as_of), channel, language)
+    with read_only(s) as con:
+        result = preview_message(con, s, campaign, contact, parse_as_of(as_of), channel, language)
     typer.echo(result.header)
     typer.echo(result.text or "(no text part: a printable letter)")
     if result.html:
@@ -116,7 +92,7 @@ def why(
     from legatura.flows.why import explain, read_only
 
     s = settings()
-    with one_line(), read_only(s) as con:
+    with read_only(s) as con:
         lines = explain(con, contact, campaign, s.organisation.timezone)
     for line in lines:
         typer.echo(line)

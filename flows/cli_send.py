@@ -5,8 +5,7 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from legatura.flows.cli import CommandFailed, app, emit, say, settings, start_prefect, state
-from legatura.transforms.errors import LegaturaError
+from legatura.flows.cli import CommandFailed, app, config_arg, emit, say, settings, start_prefect
 
 
 @app.command()
@@ -27,17 +26,17 @@ def send(
     Example: legatura send --limit 500 --campaign newsletter-dec
     """
     s = settings()
-    try:
-        if status:
-            _print_status(s, as_json)
-            return
-        start_prefect(s)
-        from legatura.flows.send import send_flow
+    if status:
+        _print_status(s, as_json)
+        return
+    start_prefect(s)
+    from legatura.flows import send
 
-        config = str(state.config) if state.config else None
-        summary = _with_bar(lambda progress: send_flow(config, limit, campaign, resend_unknown, progress=progress))
-    except LegaturaError as exc:
-        raise CommandFailed(str(exc)) from None
+    def delivery(progress):
+        with send.listening(progress):
+            return send.send_flow(config_arg(), limit, campaign, resend_unknown)
+
+    summary = _with_bar(delivery)
     emit(summary, as_json, summary.lines())
     if summary.failure:
         raise CommandFailed(summary.failure)
