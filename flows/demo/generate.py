@@ -1,37 +1,31 @@
-"""`legatura demo`: realistic generated exports for every channel, the whole chain once, and a summary.
+"""The demo's data: realistic generated exports for every channel, in their real layouts.
 
 `generate_demo_data` writes deterministic (seeded) exports into landing/<channel>/ in exactly the
 layouts of tests/data/formats (headers, encodings, delimiters, quoting, line endings, number and
 time formats), with the same people recurring across channels and a few deliberately broken
 records (the same breakages as the samples) so that quarantine has something to show.
-`run_demo` builds a self-contained working folder around that data and runs the pipeline on it.
 """
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
 import io
 import json
 import math
-import os
 import quopri
 import random
 import re
-import shutil
 import string
-import time as clock
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from legatura.flows.config import Settings
-from legatura.transforms.errors import LegaturaError
 
 UTC = timezone.utc
 
@@ -46,11 +40,6 @@ BROKEN_RECORDS = {
 }
 CHANNELS = ("email", "stripe", "paypal", "mailchimp", "forms", "eventbrite", "twilio", "facebook",
             "volunteers", "partners")
-MARKER = ".legatura-demo"
-
-
-class DemoError(LegaturaError):
-    """The demo cannot run in the folder it was given."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1400,296 +1389,3 @@ def generate_demo_data(landing: Path, seed: int = 7, people: int = 300, today: d
     newsletter_repliers = [p for p in demo.people if p.email][:2]
     counts["email"] = write_email(demo, gifts, newsletter_repliers)
     return {channel: counts[channel] for channel in CHANNELS}
-
-
-# ---------------------------------------------------------------------------------------------
-# the demo run
-
-
-DEMO_CONFIG = """\
-# legatura demo: a self-contained working folder written by `legatura demo` (a rerun rewrites it).
-# Use it with any command from inside this folder (`cd {folder} && legatura segment --as-of {as_of}`)
-# or from anywhere with `legatura --config {config} ...`. Every key is also settable as env
-# LEGATURA_<SECTION>__<KEY>; secrets (SMTP password, token secret, SMS token) come from env only.
-
-[organisation]
-name = {name}
-email = {email}                    # From: of our mail and staff alerts
-domains = {domains}                # mail from/to these is the NGO's own: decides direction
-phone_numbers = {phones}           # the NGO's own SMS numbers
-facebook_page = {page}             # sender name of the page in Facebook exports
-timezone = {tz}                    # naive timestamps are local to this
-language = {language}              # default message language
-public_url = {url}                 # base of unsubscribe links
-
-[warehouse]
-path = "warehouse/legatura.duckdb"        # the live warehouse (one writer at a time)
-snapshot = "warehouse/analytics.duckdb"   # read-only copy for analysts, replaced after each run
-
-[landing]
-path = "landing"                          # landing/<channel>/ is the inbox
-
-[templates]
-path = "templates"                        # one folder per campaign
-
-[money]
-base_currency = "RON"
-fx = {{ EUR = {eur} }}                      # units of base currency per unit
-
-[segments]
-major_donor_threshold = {major:g}         # in base currency, last 12 months, net
-fiscal_year_start_month = 1
-
-[compose]
-frequency_cap = 2                         # marketing messages per contact ...
-frequency_window_days = 7                 # ... per rolling window, across channels
-
-[smtp]
-host = "127.0.0.1"
-port = 2525                               # the demo's local SMTP sink; nothing leaves this machine
-security = "none"
-
-[tracking]
-sla_hours = {sla:g}                           # an inbound request should be answered within this
-attribution_days = 7
-"""
-
-# tables whose row counts tell whether an ingest added anything
-COUNTED_TABLES = ("contacts", "contact_identities", "interactions", "donations", "donation_refunds",
-                  "volunteer_shifts", "partners", "consent_events", "quarantine")
-
-
-@dataclass
-class ChannelFigures:
-    """Files and records of one channel in the demo's first ingest."""
-
-    files: int = 0
-    read: int = 0
-    loaded: int = 0
-    duplicate: int = 0
-    quarantined: int = 0
-
-
-@dataclass
-class DemoResult:
-    """What `legatura demo` generated, loaded and found, and where to look."""
-
-    workdir: Path
-    config: Path
-    landing: Path
-    warehouse: Path
-    snapshot: Path
-    as_of: date
-    generated: dict[str, int] = field(default_factory=dict)
-    generation_seconds: float = 0.0
-    channels: dict[str, ChannelFigures] = field(default_factory=dict)
-    loaded: int = 0
-    duplicate: int = 0
-    quarantined: int = 0
-    contacts: int = 0
-    organisations: int = 0
-    merges: int = 0
-    possible_duplicates: int = 0
-    segments: dict[str, int] = field(default_factory=dict)
-    requests: int = 0
-    answered: int = 0
-    answered_within_sla: int = 0
-    open_requests: int = 0
-    median_first_response_seconds: float | None = None
-    requests_by_channel: dict[str, int] = field(default_factory=dict)
-    reingest_files: int = 0
-    reingest_new_rows: int = 0
-    failures: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def lines(self) -> list[str]:
-        from legatura.transforms.tracking import describe_seconds
-
-        out = [f"demo data for {self.as_of}: {sum(self.generated.values())} records in "
-               f"{sum(c.files for c in self.channels.values())} files, generated in {self.generation_seconds:.1f} s"]
-        out.append(f"  {'channel':<11}{'files':>6}{'read':>7}{'loaded':>8}{'dupl.':>7}{'quar.':>7}")
-        for name, c in self.channels.items():
-            out.append(f"  {name:<11}{c.files:>6}{c.read:>7}{c.loaded:>8}{c.duplicate:>7}{c.quarantined:>7}")
-        out.append(f"ingested: loaded {self.loaded}, duplicate {self.duplicate} (overlapping exports), "
-                   f"quarantined {self.quarantined} (broken on purpose)")
-        out.append(f"contacts: {self.contacts} ({self.organisations} organisations), {self.merges} merges "
-                   f"across channels, {self.possible_duplicates} same-name pairs left for review")
-        seg = [f"{name} {count}" for name, count in self.segments.items()]
-        out.append("segments: " + (", ".join(seg) if seg else "none"))
-        share = f"{self.answered_within_sla / self.requests:.0%}" if self.requests else "-"
-        by_channel = ", ".join(f"{k} {v}" for k, v in self.requests_by_channel.items())
-        out.append(f"response times: {self.requests} requests ({by_channel}); {self.answered} answered, median "
-                   f"first response {describe_seconds(self.median_first_response_seconds)}; {share} within the "
-                   f"SLA; {self.open_requests} still open")
-        out.append(f"ingested the same landing again: {self.reingest_files} files, {self.reingest_new_rows} "
-                   "new rows (idempotent)")
-        out += [
-            "where to look:",
-            f"  landing folder   {self.landing}",
-            f"  warehouse        {self.warehouse}",
-            f"  snapshot         {self.snapshot}",
-            f"  SQL              .venv/bin/legatura --config {self.config} sql \"select * from open_requests limit 5\"",
-            f"  SQL shell        duckdb -readonly {self.snapshot}   (DuckDB's own client, if installed)",
-            f"  Python           import duckdb; con = duckdb.connect({str(self.snapshot)!r}, read_only=True); "
-            "con.sql('select segment, count(*) from segment_membership group by all').show()",
-            f"  quarantine       .venv/bin/legatura --config {self.config} sql "
-            "\"select source_file, line_or_key, reason from quarantine\"",
-            f"  configuration    {self.config} (cd {self.workdir} && legatura run)",
-        ]
-        out += [f"FAILED: {f}" for f in self.failures]
-        return out
-
-
-def prepare_workdir(workdir: Path) -> Path:
-    """Create the demo folder, or clear what an earlier demo generated there; refuse any other folder."""
-    workdir = workdir.resolve()
-    if workdir.exists() and any(workdir.iterdir()) and not (workdir / MARKER).exists():
-        raise DemoError(f"{workdir} exists and was not made by `legatura demo` (no {MARKER} file); "
-                        "remove it or run the demo in another folder")
-    workdir.mkdir(parents=True, exist_ok=True)
-    for name in ("landing", "warehouse", "templates"):
-        shutil.rmtree(workdir / name, ignore_errors=True)
-    (workdir / "legatura.toml").unlink(missing_ok=True)
-    (workdir / MARKER).write_text("made by `legatura demo`; rerunning the demo clears this folder\n")
-    return workdir
-
-
-def write_demo_config(workdir: Path, as_of: date) -> Path:
-    """legatura.toml for the demo folder: every documented key, paths relative to the folder."""
-    from legatura.flows.config import Money, Organisation, Segments, Tracking
-
-    org, money, segments, tracking = Organisation(), Money(), Segments(), Tracking()
-    q = lambda v: json.dumps(v, ensure_ascii=False)  # noqa: E731  (a JSON string is a TOML basic string)
-    path = workdir / "legatura.toml"
-    path.write_text(DEMO_CONFIG.format(
-        folder=workdir.name, config=path, as_of=as_of, name=q(org.name), email=q(org.email),
-        domains=q(org.domains), phones=q(org.phone_numbers), page=q(org.facebook_page), tz=q(org.timezone),
-        language=q(org.language), url=q(org.public_url), eur=money.fx.get("EUR", 4.97),
-        major=segments.major_donor_threshold, sla=tracking.sla_hours,
-    ), encoding="utf-8")
-    return path
-
-
-def demo_settings(workdir: Path, config: Path) -> Settings:
-    """Load the demo's legatura.toml, with its paths inside the demo folder whatever the environment says."""
-    from legatura.flows.config import load_settings
-
-    settings = load_settings(config)
-    return settings.model_copy(update={
-        "warehouse": settings.warehouse.model_copy(update={
-            "path": workdir / "warehouse" / "legatura.duckdb", "snapshot": workdir / "warehouse" / "analytics.duckdb"}),
-        "landing": settings.landing.model_copy(update={"path": workdir / "landing"}),
-        "templates": settings.templates.model_copy(update={"path": workdir / "templates"}),
-    })
-
-
-@contextlib.contextmanager
-def _demo_paths_only() -> Iterator[None]:
-    """While the demo's flows run (they load the demo's legatura.toml themselves), no LEGATURA_* path in
-    the environment may point them outside the demo folder."""
-    names = [f"LEGATURA_{section.upper()}__{key.upper()}" for section, key in DEMO_PATH_KEYS]
-    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
-DEMO_PATH_KEYS = (("warehouse", "path"), ("warehouse", "snapshot"), ("landing", "path"), ("templates", "path"))
-
-
-def _copy_templates(workdir: Path) -> None:
-    source = Path(__file__).resolve().parents[1] / "templates"
-    if source.is_dir():
-        shutil.copytree(source, workdir / "templates")
-    else:
-        (workdir / "templates").mkdir()
-
-
-def _table_rows(con) -> int:
-    from legatura.warehouse.db import fetch_one
-
-    return sum(fetch_one(con, f"SELECT count(*) FROM {table}")[0] for table in COUNTED_TABLES)
-
-
-def run_demo(workdir: Path, say: Callable[[str], None], as_of: date | None = None, seed: int = 7,
-             people: int = 300) -> DemoResult:
-    """Generate demo exports in workdir/landing, run the whole chain on them, ingest again, summarise."""
-    from legatura.flows import progress
-    from legatura.flows.ingest import ingest_flow
-    from legatura.flows.pipeline import landing_folders, pipeline_flow
-    from legatura.warehouse import db
-
-    started = clock.perf_counter()
-    as_of = as_of or Settings().today()
-    workdir = prepare_workdir(Path(workdir))
-    config = write_demo_config(workdir, as_of)
-    _copy_templates(workdir)
-    settings = demo_settings(workdir, config)
-    result = DemoResult(workdir, config, settings.landing.path, settings.warehouse.path,
-                        settings.warehouse.snapshot, as_of)
-
-    say(f"generating demo exports for every channel in {settings.landing.path} ...")
-    t0 = clock.perf_counter()
-    result.generated = generate_demo_data(settings.landing.path, seed=seed, people=people, today=as_of,
-                                          settings=settings)
-    result.generation_seconds = clock.perf_counter() - t0
-
-    channels: dict[str, ChannelFigures] = {name: ChannelFigures() for name in CHANNELS}
-
-    def count(summary) -> None:
-        c = channels.setdefault(summary.channel, ChannelFigures())
-        c.files += 1
-        c.read += summary.rows_read
-        c.loaded += summary.rows_ingested
-        c.duplicate += summary.rows_duplicate
-        c.quarantined += summary.rows_quarantined
-
-    say("running the chain: ingest landing/ -> segments -> response times ...")
-    with progress.listening(on_file=count, notify=say), _demo_paths_only():
-        run = pipeline_flow(str(config), as_of)
-    result.failures.extend(run.failures)
-    # the response-time headline is the one `legatura track` prints
-    result.requests, result.answered = run.tracking.requests, run.tracking.answered
-    result.answered_within_sla, result.open_requests = run.tracking.answered_within_sla, run.tracking.open_requests
-    result.median_first_response_seconds = run.tracking.median_first_response_seconds
-    result.channels = {k: v for k, v in channels.items() if v.files}
-    result.loaded = sum(c.loaded for c in channels.values())
-    result.duplicate = sum(c.duplicate for c in channels.values())
-    result.quarantined = sum(c.quarantined for c in channels.values())
-
-    con = db.connect(settings.warehouse.path, read_only=True)
-    try:
-        rows_before = _table_rows(con)
-    finally:
-        con.close()
-    say("ingesting the same landing folder again (nothing may be added) ...")
-    with progress.listening(notify=say), _demo_paths_only():
-        again = ingest_flow([str(f) for f in landing_folders(settings)], str(config), None)
-    result.reingest_files = len(again.files)
-    result.failures.extend(f.error or f.path for f in again.failed)
-
-    con = db.connect(settings.warehouse.path, read_only=True)
-    try:
-        result.reingest_new_rows = _table_rows(con) - rows_before
-        _read_figures(con, result)
-    finally:
-        con.close()
-    result.seconds = clock.perf_counter() - started
-    for line in result.lines():
-        say(line)
-    return result
-
-
-def _read_figures(con, result: DemoResult) -> None:
-    """Contacts, merges, segment sizes and the response-time headline, straight from the warehouse."""
-    from legatura.warehouse.db import fetch_one
-
-    result.contacts, result.organisations = fetch_one(
-        con, "SELECT count(*), count(*) FILTER (WHERE kind = 'organisation') FROM contacts")
-    result.merges = fetch_one(con, "SELECT count(*) FROM contact_merges")[0]
-    result.possible_duplicates = fetch_one(con, "SELECT count(*) FROM possible_duplicates")[0]
-    result.segments = dict(con.execute(
-        "SELECT segment, count(*) FROM segment_membership GROUP BY segment ORDER BY segment").fetchall())
-    result.requests_by_channel = dict(con.execute(
-        "SELECT channel, count(*) FROM inbound_response_times GROUP BY channel ORDER BY count(*) DESC").fetchall())
