@@ -342,7 +342,8 @@ def demo(
     folder: Annotated[Path, typer.Option("--folder", help="Where the demo's data and warehouse go.")] = Path("demo"),
     as_of: Annotated[Optional[str], typer.Option("--as-of", callback=_check_as_of, help="Date the demo pretends it is; default today.")] = None,
 ) -> None:
-    """Self-contained end-to-end run on generated Romanian data, in its own folder.
+    """Self-contained end-to-end run on generated Romanian data, in its own folder: the whole chain, two
+    marketing campaigns, mail sent to a local SMTP sink and kept as .eml files in <folder>/outbox/mail/.
 
     Example: legatura demo
     """
