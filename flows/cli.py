@@ -259,10 +259,13 @@ def track(
 
 @app.command()
 def run(
-    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=check_as_of, help="Date for segments; default today.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", callback=check_as_of, help="Date for segments and journeys; default today.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """The whole chain once: ingest landing/ -> segment -> track -> publish the snapshot.
+    """The whole chain once: ingest landing/ -> segment -> journeys (triggered campaigns) -> send -> track -> publish.
+
+    A step that fails (an SMTP server that cannot be reached: the mail stays queued) makes the run exit 1
+    after the later steps have run.
 
     Example: legatura run
     """
@@ -339,7 +342,8 @@ def demo(
     folder: Annotated[Path, typer.Option("--folder", help="Where the demo's data and warehouse go.")] = Path("demo"),
     as_of: Annotated[Optional[str], typer.Option("--as-of", callback=check_as_of, help="Date the demo pretends it is; default today.")] = None,
 ) -> None:
-    """Self-contained end-to-end run on generated Romanian data, in its own folder.
+    """Self-contained end-to-end run on generated Romanian data, in its own folder: the whole chain, two
+    marketing campaigns, mail sent to a local SMTP sink and kept as .eml files in <folder>/outbox/mail/.
 
     Example: legatura demo
     """

@@ -7,9 +7,12 @@ import typer
 from legatura.flows.cli import app, say, settings, state
 
 
-def web_routes() -> list:
-    """Routes the web process serves beside the receiver's (the delivery half's unsubscribe and confirmation links)."""
-    return []
+def web_routes(s) -> list:
+    """Routes the web process serves beside the receiver's: the delivery half's unsubscribe and confirmation
+    links (flows/links.py: /u/TOKEN, /c/TOKEN)."""
+    from legatura.flows.links import routes
+
+    return routes(s)
 
 
 def _serve(host: str, port: int, extra_routes: list) -> None:
@@ -45,4 +48,4 @@ def web(
     Example: legatura web --port 8788
     """
     s = settings()
-    _serve(host if host is not None else s.web.host, port if port is not None else s.web.port, web_routes())
+    _serve(host if host is not None else s.web.host, port if port is not None else s.web.port, web_routes(s))

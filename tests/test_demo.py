@@ -334,6 +334,59 @@ def test_run_demo_end_to_end(tmp_path, prefect_api):
     assert result.reingest_new_rows == 0 and result.reingest_files > 0
     text = "\n".join(lines)
     assert f"duckdb -readonly {result.snapshot}" in text and "quarantine" in text
-    # a rerun starts from a clean folder and gives the same figures
+
+    # the journeys (run's triggered campaigns) and the two marketing campaigns, each audience accounted for
+    assert set(result.campaigns) == {"thank-you", "volunteer-welcome", "lybunt-winback", "volunteer-reengage"}
+    assert all(c.audience == c.queued + c.suppressed and c.queued > 0 for c in result.campaigns.values())
+    assert {"no_consent", "opted_out"} <= set(result.suppressed_by_reason)
+    # every email sent reached the local sink once, as a .eml file a person can open; each queued one went out
+    mails = sorted((workdir / "outbox" / "mail").glob("*.eml"))
+    assert result.mail_folder == workdir / "outbox" / "mail"
+    assert len(mails) == result.mails_received == result.sent["email"] > 0
+    parsed = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in mails]
+    ids = [m["Message-ID"] for m in parsed]
+    assert len(set(ids)) == len(ids)
+    assert sorted(i.strip("<>") for i in ids) == sorted(sent_message_ids(result.warehouse))
+    marketing = [m for m in parsed if m["List-Unsubscribe"]]
+    assert len(marketing) == scalar(result.warehouse, "SELECT count(*) FROM messages WHERE status = 'sent' "
+                                    "AND channel = 'email' AND is_marketing") > 0
+    assert all(m["List-Unsubscribe"].startswith("<http://127.0.0.1:8788/u/") for m in marketing)
+    assert all(m.get_body(("plain",)) is not None for m in parsed)
+    # letters printable, SMS waiting for a gateway (none configured), said so
+    assert result.sent.get("letter", 0) > 0 and result.letter_files
+    assert "SMS stay queued: no gateway configured" in text
+    # the chain and the campaigns again in the same folder: nothing loaded, queued or sent twice
+    assert (result.rerun_queued, result.rerun_sent) == (0, 0)
+    assert "0 messages queued, 0 sent (nothing twice)" in text
+    # where to look, and one `why`
+    assert f"{result.mail_folder}/*.eml" in text and str(result.letters_folder) in text
+    assert result.why_command.startswith(f".venv/bin/legatura --config {result.config} why ")
+    assert any("consent: opted in" in line for line in result.why_lines), result.why_lines
+    assert (workdir / "tokens.secret").stat().st_mode & 0o077 == 0
+
+    # a rerun starts from a clean folder (its outbox too) and gives the same figures
     again = run_demo(workdir, lines.append, as_of=TODAY)
     assert (again.loaded, again.segments, again.requests) == (result.loaded, result.segments, result.requests)
+    assert (again.sent, again.mails_received) == (result.sent, result.mails_received)
+    assert len(list((workdir / "outbox" / "mail").glob("*.eml"))) == result.mails_received
+
+
+def sent_message_ids(warehouse: Path) -> list[str]:
+    from legatura.warehouse import db
+
+    con = db.connect(warehouse, read_only=True)
+    try:
+        return [r[0] for r in con.execute(
+            "SELECT smtp_message_id FROM messages WHERE status = 'sent' AND channel = 'email'").fetchall()]
+    finally:
+        con.close()
+
+
+def scalar(warehouse: Path, sql: str):
+    from legatura.warehouse import db
+
+    con = db.connect(warehouse, read_only=True)
+    try:
+        return con.execute(sql).fetchall()[0][0]
+    finally:
+        con.close()
