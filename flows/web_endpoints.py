@@ -136,6 +136,16 @@ class Receiver:
         self.say = say
         self.twilio_endpoint = Endpoint(self.twilio_sms)
         self.event_endpoint = Endpoint(self.event)
+        self._paths: dict[str, Path] = {}
+
+    def _day_file(self, name: str) -> Path:
+        """landing/<name> as a Path, remembered (a few per day): building Paths costs more than the fsync's share."""
+        path = self._paths.get(name)
+        if path is None:
+            if len(self._paths) >= 256:
+                self._paths.clear()
+            path = self._paths[name] = self.landing / name
+        return path
 
     async def _store(self, path: Path, key: str, record: dict) -> bool:
         try:
@@ -171,8 +181,7 @@ class Receiver:
         if not fields.get("From", "").strip():
             raise RejectedRequest(400, "no From field: the sender's number is missing")
         record = {**fields, "MessageSid": sid, "received_at": received_now()}
-        await self._store(self.landing / "twilio" / f"inbound-{record['received_at'][:10]}.jsonl", "MessageSid",
-                          record)
+        await self._store(self._day_file(f"twilio/inbound-{record['received_at'][:10]}.jsonl"), "MessageSid", record)
         return 200, TWIML_EMPTY, XML
 
     async def event(self, scope: dict, receive: Callable) -> Answer:
@@ -195,8 +204,8 @@ class Receiver:
         if problem:
             raise RejectedRequest(400, f"not a valid event: {problem}")
         record = {**event, "id": event["id"].strip(), "channel": channel, "received_at": received_now()}
-        written = await self._store(self.landing / "events" / f"{channel}-{record['received_at'][:10]}.jsonl",
-                                    "id", record)
+        written = await self._store(self._day_file(f"events/{channel}-{record['received_at'][:10]}.jsonl"), "id",
+                                    record)
         reply = {"status": "stored" if written else "duplicate", "id": record["id"]}
         return (202 if written else 200), json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode(), JSON
 
