@@ -12,7 +12,8 @@ is fsync'd (flows/receive.py) before its 2xx. A request without a valid signatur
 for a route the process listens on loopback only (it says so at start), and refuses any other address.
 Limits: bodies of MAX_BODY_BYTES, `[receive] request_timeout_seconds` for a whole request (headers and
 body; flows/web_protocol.py) and `[receive] max_connections` open connections (more get 503).
-The two webhook routes are served in pure ASGI ahead of Starlette (flows/web_endpoints.py, for speed).
+The two webhook routes are served in pure ASGI ahead of Starlette (flows/web_endpoints.py, for speed), on
+uvloop where it is installed (a dependency except on Windows; uvicorn's loop="auto" picks it).
 """
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def _uvicorn_server(settings: Settings, app: FastPath):
 
     limits = settings.receive
     config = uvicorn.Config(
-        app, http=deadline_protocol(limits.request_timeout_seconds), lifespan="off", log_config=None,
+        app, http=deadline_protocol(limits.request_timeout_seconds), loop="auto", lifespan="off", log_config=None,
         access_log=False, server_header=False, proxy_headers=False, ws="none",
         limit_concurrency=limits.max_connections, backlog=max(64, 2 * limits.max_connections),
         timeout_keep_alive=5, timeout_graceful_shutdown=max(1, round(limits.request_timeout_seconds)))
