@@ -100,8 +100,11 @@ def read_response(sock: socket.socket, buffered: bytes) -> tuple[int, bytes, byt
     return status, rest[:length], rest[length:]
 
 
-def post_load(host: str, port: int, requests: int, clients: int, seconds: float) -> tuple[int, int, float]:
-    """Post `requests` webhooks from `clients` threads until done or `seconds` pass; (accepted, refused, elapsed).
+def post_load(host: str, port: int, requests: int, clients: int,
+              seconds: float) -> tuple[int, int, float, float]:
+    """Post `requests` webhooks from `clients` threads until done or `seconds` pass.
+
+    Returns (accepted, refused, elapsed, CPU seconds the clients used).
 
     Each client is a raw keep-alive socket sending one whole signed request at a time and reading its whole
     response (status line, headers, Content-Length body) before the next: http.client's own parsing cost
@@ -133,12 +136,12 @@ def post_load(host: str, port: int, requests: int, clients: int, seconds: float)
             counts["refused"] += refused
 
     threads = [threading.Thread(target=client, args=(w,)) for w in range(clients)]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return counts["ok"], counts["refused"], time.perf_counter() - started
+    return counts["ok"], counts["refused"], time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -167,7 +170,7 @@ def bench_throughput(folder: Path, requests: int, clients: int, seconds: float) 
     process, host, port = start_receiver(landing)
     try:
         cpu_before = process_cpu_seconds(process.pid)
-        accepted, refused, elapsed = post_load(host, port, requests, clients, seconds)
+        accepted, refused, elapsed, client_cpu = post_load(host, port, requests, clients, seconds)
         server_cpu = process_cpu_seconds(process.pid) - cpu_before
     finally:
         process.send_signal(signal.SIGINT)
@@ -179,7 +182,8 @@ def bench_throughput(folder: Path, requests: int, clients: int, seconds: float) 
           f"{durable:,} lines landed, {refused} refused")
     print(f"  the receiver process used {server_cpu:.2f} s of CPU: {1000 * server_cpu / max(accepted, 1):.2f} ms a request, "
           f"{accepted / max(server_cpu, 1e-9):,.0f} requests per CPU-second (machine load "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores while measuring)")
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores while measuring); the {clients} clients used "
+          f"{1000 * client_cpu / max(accepted + refused, 1):.2f} ms a request")
     print(f"  same disk, one thread, fsync'd appends with no HTTP: {ceiling:,.0f} lines/s")
     if durable != accepted or len(landed) != durable:
         raise SystemExit(f"receive bench: {accepted} accepted but {len(landed)} lines ({durable} distinct) landed")
