@@ -246,7 +246,8 @@ def parse_form(body: bytes, max_fields: int = 200) -> list[tuple[str, str]]:
 def _unquote_form(text: str) -> str:
     if "+" in text:
         text = text.replace("+", " ")
-    return urllib.parse.unquote(text, errors="strict") if "%" in text else text
+    # bytes then one strict decode: the same text (and the same refusals) as unquote(errors="strict"), faster
+    return urllib.parse.unquote_to_bytes(text).decode("utf-8") if "%" in text else text
 
 
 def parse_event_json(body: bytes) -> object:
