@@ -12,52 +12,30 @@ is fsync'd (flows/receive.py) before its 2xx. A request without a valid signatur
 for a route the process listens on loopback only (it says so at start), and refuses any other address.
 Limits: bodies of MAX_BODY_BYTES, `[receive] request_timeout_seconds` for a whole request (headers and
 body; flows/web_protocol.py) and `[receive] max_connections` open connections (more get 503).
+The two webhook routes are served in pure ASGI ahead of Starlette (flows/web_endpoints.py, for speed), on
+uvloop where it is installed (a dependency except on Windows; uvicorn's loop="auto" picks it).
 """
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
-import re
 import socket
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from legatura.flows.config import Settings
-from legatura.flows.receive import InsecureReceiver, LandingAppender, ReceiverError, RejectedRequest, received_now
-from legatura.transforms.channels.events import CHANNEL_NAME, event_problem
-from legatura.transforms.signatures import event_signature_problem, twilio_signature_valid
+from legatura.flows.receive import InsecureReceiver, ReceiverError
+from legatura.flows.web_endpoints import MAX_BODY_BYTES, FastPath, Receiver, Secrets  # noqa: F401  (MAX_BODY_BYTES: re-exported)
+from legatura.flows.web_endpoints import shown as _shown
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-MAX_BODY_BYTES = 64 * 1024
-DRAIN_LIMIT = 16 * MAX_BODY_BYTES   # an oversized body up to this is read, so its sender gets the 413
-TWIML_EMPTY = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
-MESSAGE_SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
-FORM = "application/x-www-form-urlencoded"
-
 log = logging.getLogger("legatura.web")
-
-
-@dataclass(frozen=True)
-class Secrets:
-    """What authenticates senders: Twilio's auth token, the events secret, and the public base URL."""
-
-    twilio_token: str
-    events_secret: str
-    public_url: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Secrets:
-        return cls(settings.sms.token.get_secret_value(), settings.receive.secret.get_secret_value(),
-                   settings.receive.public_url.strip().rstrip("/"))
 
 
 def is_loopback(host: str) -> bool:
@@ -89,19 +67,9 @@ def check_bind(settings: Settings, host: str) -> list[str]:
     return notes
 
 
-def _shown(text: str) -> str:
-    """Text with control and non-ASCII characters escaped, safe in a log line or a reason."""
-    return ascii(text)[1:-1]
-
-
 def _refusal(request: Request, status: int, reason: str, close: bool = False) -> Response:
     log.info("refused %s %s: %s %s", request.method, _shown(request.url.path[:200]), status, _shown(reason))
     return PlainTextResponse(reason + "\n", status, headers={"Connection": "close"} if close else None)
-
-
-async def _refused(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RejectedRequest)
-    return _refusal(request, exc.status, exc.reason, exc.close)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -114,173 +82,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-async def read_body(request: Request, expected_type: str) -> bytes:
-    """The whole body within MAX_BODY_BYTES and of the expected content type, else a RejectedRequest."""
-    length = request.headers.get("content-length")
-    if length is not None and not (length.isascii() and length.isdigit()):
-        raise RejectedRequest(400, f"Content-Length {length[:20]!r} is not a number")
-    if length is not None and int(length) > DRAIN_LIMIT:
-        # too much to read only to refuse it: the connection ends after the answer
-        raise RejectedRequest(413, f"body of {int(length)} bytes is over the {MAX_BODY_BYTES}-byte limit", close=True)
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size <= MAX_BODY_BYTES:
-                chunks.append(chunk)
-            elif size > DRAIN_LIMIT:
-                raise RejectedRequest(413, f"body over the {MAX_BODY_BYTES}-byte limit", close=True)
-    except ClientDisconnect:
-        raise RejectedRequest(408, "the request did not arrive in time or the client hung up") from None
-    if size > MAX_BODY_BYTES:
-        raise RejectedRequest(413, f"body of {size} bytes is over the {MAX_BODY_BYTES}-byte limit")
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != expected_type:
-        raise RejectedRequest(415, f"Content-Type must be {expected_type}, not {content_type[:60] or 'missing'}")
-    return b"".join(chunks)
-
-
-def _signed_url(request: Request, public_url: str) -> str:
-    """The URL Twilio signed: [receive] public_url + the path and query this request came on."""
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    query = request.scope.get("query_string", b"")
-    tail = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
-    if public_url:
-        return public_url + tail
-    return f"{request.url.scheme}://{request.headers.get('host', '')}{tail}"
-
-
-class Receiver:
-    """The receiver's endpoints over one LandingAppender."""
-
-    def __init__(self, settings: Settings, say: Callable[[str], None]) -> None:
-        self.landing = settings.landing.path
-        self.appender = LandingAppender(self.landing)
-        self.secrets = Secrets.from_settings(settings)
-        self.say = say
-
-    async def _store(self, path: Path, key: str, record: dict) -> bool:
-        try:
-            return await self.appender.append(path, key, record)
-        except OSError as exc:
-            self.say(f"receive: could not store {path.name} durably: {exc}")
-            raise RejectedRequest(500, f"could not store the event durably ({exc.strerror or exc}); "
-                                       "retry later") from None
-
-    async def twilio_sms(self, request: Request) -> Response:
-        body = await read_body(request, FORM)
-        try:
-            pairs = parse_form(body)
-        except UnicodeDecodeError:
-            raise RejectedRequest(400, "body is not UTF-8 form data") from None
-        except ValueError as exc:
-            raise RejectedRequest(400, f"body is not form data: {exc}") from None
-        if self.secrets.twilio_token:
-            signature = request.headers.get("x-twilio-signature", "")
-            url = _signed_url(request, self.secrets.public_url)
-            if not signature or not twilio_signature_valid(self.secrets.twilio_token, url, pairs, signature):
-                raise RejectedRequest(403, "X-Twilio-Signature is missing or is not Twilio's for this URL and body "
-                                           "(check [receive] public_url and LEGATURA_SMS__TOKEN)")
-        fields: dict[str, str] = {}
-        for name, value in pairs:
-            fields.setdefault(name, value)
-        sid = fields.get("MessageSid", "").strip()
-        if not sid:
-            raise RejectedRequest(400, "no MessageSid field: not a Twilio incoming-message webhook")
-        if not MESSAGE_SID.match(sid):
-            raise RejectedRequest(400, f"MessageSid '{_shown(sid[:80])}' is not a Twilio message id")
-        if not fields.get("From", "").strip():
-            raise RejectedRequest(400, "no From field: the sender's number is missing")
-        record = {**fields, "MessageSid": sid, "received_at": received_now()}
-        await self._store(self.landing / "twilio" / f"inbound-{record['received_at'][:10]}.jsonl", "MessageSid",
-                          record)
-        return Response(TWIML_EMPTY, 200, media_type="text/xml; charset=utf-8")
-
-    async def event(self, request: Request) -> Response:
-        channel = request.path_params["channel"]
-        if not CHANNEL_NAME.match(channel):
-            raise RejectedRequest(404, f"channel '{_shown(channel[:40])}' in /events/<channel> must be lower-case "
-                                       "letters, digits or _ (at most 32), e.g. /events/web")
-        body = await read_body(request, "application/json")
-        if self.secrets.events_secret:
-            problem = event_signature_problem(self.secrets.events_secret, request.headers.get("x-legatura-timestamp"),
-                                              request.headers.get("x-legatura-signature"), body, time.time())
-            if problem:
-                raise RejectedRequest(403, problem)
-        event = parse_event_json(body)
-        if isinstance(event, dict) and event.get("channel") not in (None, channel):
-            raise RejectedRequest(400, f"channel {_shown(repr(event['channel'])[:40])} in the body differs from "
-                                       f"/events/{channel}")
-        problem = event_problem(event)
-        if problem:
-            raise RejectedRequest(400, f"not a valid event: {problem}")
-        record = {**event, "id": event["id"].strip(), "channel": channel, "received_at": received_now()}
-        written = await self._store(self.landing / "events" / f"{channel}-{record['received_at'][:10]}.jsonl",
-                                    "id", record)
-        reply = {"status": "stored" if written else "duplicate", "id": record["id"]}
-        return JSONResponse(reply, 202 if written else 200)
-
-
-def parse_form(body: bytes, max_fields: int = 200) -> list[tuple[str, str]]:
-    """application/x-www-form-urlencoded as (name, value) pairs, strictly: UTF-8, every field `name=value`."""
-    text = body.decode("utf-8")
-    if not text:
-        return []
-    fields = text.split("&")
-    if len(fields) > max_fields:
-        raise ValueError(f"more than {max_fields} fields")
-    pairs = []
-    for field in fields:
-        name, equals, value = field.partition("=")
-        if not equals or not name:
-            raise ValueError(f"bad field {_shown(field[:40])!r}: expected name=value")
-        pairs.append((_unquote_form(name), _unquote_form(value)))
-    return pairs
-
-
-def _unquote_form(text: str) -> str:
-    if "+" in text:
-        text = text.replace("+", " ")
-    return urllib.parse.unquote(text, errors="strict") if "%" in text else text
-
-
-def parse_event_json(body: bytes) -> object:
-    """The body as JSON that can be stored as UTF-8 text again, else a 400 with the reason."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RejectedRequest(400, f"body is not UTF-8 JSON (byte {exc.start}: {exc.reason})") from None
-    try:
-        event = json.loads(text)
-    except RecursionError:
-        raise RejectedRequest(400, "body is not valid JSON: nested too deeply") from None
-    except ValueError as exc:
-        raise RejectedRequest(400, f"body is not valid JSON: {exc}") from None
-    try:
-        json.dumps(event, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:  # "\ud800": a lone surrogate escape, no character of any text
-        raise RejectedRequest(400, f"body is not valid JSON text: {exc.reason} "
-                                   f"({_shown(exc.object[exc.start:exc.end])})") from None
-    except RecursionError:
-        raise RejectedRequest(400, "body is not valid JSON: nested too deeply") from None
-    return event
-
-
 async def health(request: Request) -> Response:
     return PlainTextResponse("ok\n")
 
 
 def build_app(settings: Settings, extra_routes: Sequence[BaseRoute] = (),
-              say: Callable[[str], None] | None = None) -> Starlette:
-    """The receiver's routes (/twilio/sms, /events/<channel>, /health) plus `extra_routes`, as one ASGI app."""
+              say: Callable[[str], None] | None = None) -> FastPath:
+    """The receiver's routes (/twilio/sms, /events/<channel>, /health) plus `extra_routes`, as one ASGI app.
+
+    A Starlette app behind flows/web_endpoints.py's FastPath, which answers the two webhook routes itself.
+    """
     receiver = Receiver(settings, say or (lambda message: None))
-    routes = [Route("/twilio/sms", receiver.twilio_sms, methods=["POST"]),
-              Route("/events/{channel}", receiver.event, methods=["POST"]),
+    routes = [Route("/twilio/sms", receiver.twilio_endpoint, methods=["POST"]),
+              Route("/events/{channel}", receiver.event_endpoint, methods=["POST"]),
               Route("/health", health, methods=["GET", "HEAD"]),
               *extra_routes]
-    app = Starlette(routes=routes, exception_handlers={RejectedRequest: _refused, HTTPException: _http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.receiver = receiver
-    return app
+    return FastPath(app, receiver)
 
 
 def listen(host: str, port: int, backlog: int) -> socket.socket:
@@ -300,13 +119,13 @@ def listen(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_server(settings: Settings, app: Starlette):
+def _uvicorn_server(settings: Settings, app: FastPath):
     import uvicorn
     from legatura.flows.web_protocol import deadline_protocol
 
     limits = settings.receive
     config = uvicorn.Config(
-        app, http=deadline_protocol(limits.request_timeout_seconds), lifespan="off", log_config=None,
+        app, http=deadline_protocol(limits.request_timeout_seconds), loop="auto", lifespan="off", log_config=None,
         access_log=False, server_header=False, proxy_headers=False, ws="none",
         limit_concurrency=limits.max_connections, backlog=max(64, 2 * limits.max_connections),
         timeout_keep_alive=5, timeout_graceful_shutdown=max(1, round(limits.request_timeout_seconds)))

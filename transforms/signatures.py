@@ -13,8 +13,8 @@ receiver's clock is refused (a replay within the window is answered as the dupli
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
 EVENT_WINDOW_SECONDS = 300
@@ -27,20 +27,24 @@ def twilio_signature(token: str, url: str, params: list[tuple[str, str]]) -> str
     for name, value in params:
         by_name.setdefault(name, []).append(value)
     signed = url + "".join(name + value for name in sorted(by_name) for value in sorted(by_name[name]))
-    digest = hmac.new(token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return base64.b64encode(hmac.digest(token.encode("utf-8"), signed.encode("utf-8"), "sha1")).decode("ascii")
 
 
 def url_port_variants(url: str) -> list[str]:
     """`url` as given and with its scheme's default port added or removed (Twilio may sign either)."""
+    return list(_port_variants(url))
+
+
+@lru_cache(maxsize=256)  # the receiver asks about the same few URLs for every request
+def _port_variants(url: str) -> tuple[str, ...]:
     parts = urlsplit(url)
     default = DEFAULT_PORTS.get(parts.scheme)
     if default is None or not parts.hostname:
-        return [url]
+        return (url,)
     try:
         port = parts.port
     except ValueError:
-        return [url]
+        return (url,)
     host = parts.netloc.rsplit("@", 1)[-1]
     userinfo = parts.netloc[: len(parts.netloc) - len(host)]
     if port is None:
@@ -48,21 +52,21 @@ def url_port_variants(url: str) -> list[str]:
     elif port == default:
         other = userinfo + host.rsplit(":", 1)[0]
     else:
-        return [url]
-    return [url, urlunsplit(parts._replace(netloc=other))]
+        return (url,)
+    return url, urlunsplit(parts._replace(netloc=other))
 
 
 def twilio_signature_valid(token: str, url: str, params: list[tuple[str, str]], signature: str) -> bool:
     """Whether `signature` (the X-Twilio-Signature header) is Twilio's for this URL and parameters."""
     given = signature.strip().encode("latin-1", "replace")
     return any(hmac.compare_digest(twilio_signature(token, variant, params).encode("ascii"), given)
-               for variant in url_port_variants(url))
+               for variant in _port_variants(url))
 
 
 def event_signature(secret: str, timestamp: str, body: bytes) -> str:
     """The X-Legatura-Signature value of an event body sent at `timestamp` (unix seconds, as text)."""
     signed = timestamp.encode("ascii") + b"." + body
-    return "sha256=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    return "sha256=" + hmac.digest(secret.encode("utf-8"), signed, "sha256").hex()
 
 
 def event_signature_problem(secret: str, timestamp: str | None, signature: str | None, body: bytes,
