@@ -16,6 +16,7 @@ from pathlib import Path
 from legatura.flows import outbox
 from legatura.flows.config import Settings
 from legatura.flows.journal import SendJournal
+from legatura.flows.letter_pages import BATCH_LAYOUT, letters_html
 from legatura.transforms.delivery import outcome
 
 PAGE = """<!doctype html>
@@ -42,6 +43,17 @@ def _letter(row: dict, settings: Settings) -> str:
     return (f'<section class="letter" id="{html.escape(row["message_id"])}">'
             f'<div class="from">{html.escape(org.name)}</div>'
             f'<div class="to">{html.escape(to)}</div>{title}{body}</section>')
+
+
+def _document(letters: list[dict], settings: Settings, language: str, title: str) -> str:
+    """The batch file. Compose renders each letter as a whole A4 page, its address window included: those
+    print in the campaigns' own letter layout (its print CSS), never inside a second address block."""
+    if any(r["body_html"] for r in letters) and (settings.templates.path / BATCH_LAYOUT).exists():
+        pages = [f'<section class="letter" id="{html.escape(r["message_id"])}">{r["body_html"]}</section>'
+                 if r["body_html"] else _letter(r, settings) for r in letters]
+        return letters_html(pages, settings.templates.path, language, title)
+    return PAGE.format(language=html.escape(language), title=html.escape(title),
+                       letters="\n".join(_letter(r, settings) for r in letters))
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -74,8 +86,7 @@ def write_letters(con, settings: Settings, options, summary, progress, journal: 
         if journal is not None:
             journal.write_now(*({"m": r["message_id"], "a": r["attempts"], "e": "handed"} for r in ready))
         language = ready[0]["language"] or settings.organisation.language
-        page = PAGE.format(language=html.escape(language), title=html.escape(f"{campaign} {stamp}"),
-                           letters="\n".join(_letter(r, settings) for r in ready))
+        page = _document(ready, settings, language, f"{campaign} {stamp}")
         recipients = io.StringIO()
         writer = csv.writer(recipients, lineterminator="\n")
         writer.writerow(["message_id", "contact_id", "full_name", "address"])

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import shutil
+from pathlib import Path
 
 from legatura.flows.sending import SendOptions, deliver
 
@@ -31,3 +33,22 @@ def test_letters_batch_file_with_recipients_and_marked_sent(warehouse, settings,
         ("l1", "sent", files[0], None), ("l2", "sent", files[0], None),
         ("l3", "failed", None, "refused before sending")]
     assert summary.count("letter", "sent") == 2
+
+
+def test_composed_letters_print_in_the_campaigns_layout_with_one_address(warehouse, settings, tmp_path):
+    """Compose renders a letter as a whole A4 page with its address window: send must not add a second one."""
+    shutil.copytree(Path(__file__).parents[1] / "templates" / "_layouts", settings.templates.path / "_layouts")
+    s = settings.model_copy(update={"letters": settings.letters.model_copy(update={"path": tmp_path / "letters"})})
+    warehouse.execute("INSERT INTO contacts (contact_id, full_name) VALUES (1, 'Ion Pop')")
+    page = ('<section class="page"><div class="window">Ion Pop<br>Str. Lungă 5<br>Cluj</div>'
+            '<p>Dragă Ion,</p></section>')
+    warehouse.execute(
+        "INSERT INTO messages (message_id, contact_id, campaign, channel, address, subject, body_text, body_html, "
+        "is_marketing, status) VALUES ('l1', 1, 'gala', 'letter', 'Str. Lungă 5, Cluj', 'Invitație', 'Dragă Ion,', "
+        "?, false, 'queued')", [page])
+    deliver(warehouse, s, SendOptions())
+    [batch] = [p for p in (tmp_path / "letters").iterdir() if p.suffix == ".html"]
+    text = batch.read_text(encoding="utf-8")
+    assert ".window {" in text and "@page { size: A4" in text          # the campaigns' print CSS
+    assert text.count("Ion Pop") == 1 and 'class="to"' not in text      # the address once, in its window
+    assert text.count('<section class="letter" id="l1">') == 1
