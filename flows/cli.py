@@ -52,6 +52,7 @@ def start_prefect(s: Settings) -> None:
 
     prefect_runtime.configure(s.prefect.mode, s.prefect.state_dir, s.prefect.startup_timeout_seconds, say,
                               s.prefect.idle_minutes)
+    prefect_runtime.runs_in_this_process()
 
 
 def emit(summary: object, as_json: bool, lines: list[str]) -> None:
@@ -379,9 +380,12 @@ def server_stop() -> None:
 
     Example: legatura server stop
     """
-    from legatura.flows import prefect_runtime
+    from legatura.flows import prefect_runtime, warm
 
-    stopped = prefect_runtime.stop_server(settings().prefect.state_dir)
+    state_dir = settings().prefect.state_dir
+    stopped = prefect_runtime.stop_server(state_dir)
+    if state_dir.resolve() == warm.default_state_dir().resolve():
+        warm.stop_warm_processes()   # they fork commands for that server: they would stop on their own, later
     typer.echo("stopped" if stopped else "was not running")
 
 

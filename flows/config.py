@@ -233,6 +233,7 @@ class Prefect(Section):
     state_dir: Path = Field(default_factory=user_state_dir)   # the local server's home, pid and log
     startup_timeout_seconds: Positive = 120
     idle_minutes: NonNegativeFloat = 30   # the local server stops itself after this long unused (0: never)
+    warm_start: bool = True   # commands that run flows fork a warm process with Prefect imported (flows/warm.py)
 
 
 class Settings(BaseSettings):

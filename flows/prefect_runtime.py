@@ -350,5 +350,21 @@ def configure(mode: str, state_dir: Path, timeout: float,
     return f"local Prefect server {url}"
 
 
+_IN_PROCESS = contextlib.ExitStack()   # settings this process's own flow runs keep until it exits
+
+
+def runs_in_this_process() -> None:
+    """Settings for the flow runs a command makes in its own process (call after `configure`; imports Prefect).
+
+    No flow-run heartbeat: the command's process is the run's liveness (its terminal sees it end), and
+    Prefect's heartbeat thread sleeps in one-second steps that every flow run joins as it ends: up to a
+    second added to every command. Runs on a worker or under `serve` keep Prefect's default heartbeat.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if not _IN_PROCESS._exit_callbacks:
+        _IN_PROCESS.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+
+
 if __name__ == "__main__":  # the supervisor process ensure_server starts
     sys.exit(supervise(Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))

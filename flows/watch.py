@@ -19,6 +19,7 @@ batch in flight is committed (a second signal stops at once: that batch is then 
 """
 from __future__ import annotations
 
+import contextvars
 import os
 import signal
 import sys
@@ -413,6 +414,7 @@ def watch_command(settings: Settings, say: Callable[[str], None], config: str | 
     prefect_runtime.configure(settings.prefect.mode, settings.prefect.state_dir,
                               settings.prefect.startup_timeout_seconds, say,
                               settings.prefect.idle_minutes)
+    prefect_runtime.runs_in_this_process()
     say(f"watching {shown_name(settings.landing.path)}/<channel>/: a file is ingested once unchanged for "
         f"{settings.landing.stable_seconds:g} s (a CSV or JSON Lines file once it ends with a newline); "
         "Ctrl-C stops")
@@ -434,7 +436,9 @@ def watch_command(settings: Settings, say: Callable[[str], None], config: str | 
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        worker = threading.Thread(target=run, name="legatura-watch", daemon=True)
+        # in this thread's context: the settings runs_in_this_process gave the flow runs
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(run,), name="legatura-watch",
+                                  daemon=True)
         worker.start()
         while worker.is_alive():
             worker.join(0.5)

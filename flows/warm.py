@@ -1,0 +1,438 @@
+"""Warm start: the `legatura` commands that run flows start from a process that has already imported them.
+
+Importing Prefect costs 1.5-2 s, more than the work of a routine ingest. After the first such command, a
+warm process stays behind for the user (one per installation and per state directory, beside the local
+Prefect server it points at): Prefect, Polars, DuckDB and legatura imported, no thread started, no
+connection open. Each later command is a fork of it, so it starts with a clean state of its own, exactly as
+a fresh process would, minus the imports:
+
+- `legatura` (this module's `main`) sends the warm process its arguments, working folder, environment and
+  its stdin/stdout/stderr themselves (SCM_RIGHTS), gets the command's pid back, forwards Ctrl-C, SIGTERM and
+  SIGHUP to it, and exits with its exit status. The command writes to the user's own terminal and files.
+- The forked command checks before any work that it is what a fresh process would be: the same settings
+  decide the Prefect state directory and mode, no PREFECT_* variable in the caller's environment, the local
+  server still the one the warm process was pointed at, legatura's code unchanged since it was imported.
+  Otherwise it exits NOT_HERE and `legatura` runs the command the ordinary way (cold): nothing is lost but
+  the time.
+- The socket lives in a folder only the user can open; the warm process answers only its own user
+  (SO_PEERCRED). It stops after IDLE_SECONDS unused, when its code changes, or when the server goes.
+
+`LEGATURA_WARM=0` (or `[prefect] warm_start = false`) runs every command cold. Commands that do not run
+flows (init, config, help, the servers) always run cold.
+
+This module imports only the standard library at the top: it is what every `legatura` command loads first.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WARM_COMMANDS = frozenset({"ingest", "segment", "track", "compose", "send", "run"})
+NOT_HERE = 119          # the forked command's exit status: "run me cold" (no legatura command exits 119)
+IDLE_SECONDS = 30 * 60
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+SERVE = "import sys; from legatura.flows.warm import serve; sys.exit(serve(sys.argv[1]))"
+_SOURCE_DIRS = ("flows", "flows/demo", "transforms", "transforms/channels", "warehouse")
+
+
+def _package_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def code_fingerprint() -> str:
+    """The interpreter and every legatura module as they are on disk now (name, size, mtime): 12 hex digits."""
+    import hashlib
+
+    digest = hashlib.sha256(sys.executable.encode())
+    root = _package_root()
+    for folder in _SOURCE_DIRS:
+        with os.scandir(root / folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.name.endswith(".py") and entry.is_file():
+                    stat = entry.stat()
+                    digest.update(f"{folder}/{entry.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:12]
+
+
+def default_state_dir() -> Path:
+    """As flows.config.user_state_dir (not imported here: it loads pydantic)."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
+    return root / "legatura" / "prefect"
+
+
+def socket_path(fingerprint: str) -> Path:
+    return default_state_dir().parent / "warm" / f"{fingerprint}.sock"
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The command word of `legatura [--config X] COMMAND ...`, or None."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--config":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+        elif not arg.startswith("--config="):
+            return None   # --help, --version, or an unknown option: Click answers it, cold
+    return None
+
+
+def _wanted(argv: list[str]) -> bool:
+    return (_command_of(argv) in WARM_COMMANDS and os.environ.get("LEGATURA_WARM", "1") != "0"
+            and not any(key.startswith("PREFECT_") for key in os.environ)
+            and hasattr(socket, "send_fds") and hasattr(os, "fork"))
+
+
+# ---- the command the user runs ---------------------------------------------------------------------------
+
+def main() -> None:
+    """The `legatura` entry point: the warm process when it can run this command, else the ordinary CLI."""
+    argv = sys.argv[1:]
+    if _wanted(argv):
+        fingerprint = code_fingerprint()
+        status = _run_warm(socket_path(fingerprint), argv)
+        if status is not None:
+            raise SystemExit(status)
+        try:
+            _run_cold()
+        finally:
+            _leave_warm_process(fingerprint)
+    _run_cold()
+
+
+def _run_cold() -> None:
+    from legatura.flows.cli import main as cli_main
+
+    cli_main()
+
+
+def _run_warm(path: Path, argv: list[str]) -> int | None:
+    """Run the command in a fork of the warm process; its exit status, or None: run it cold."""
+    if len(os.fsencode(path)) > 100 or not path.exists():
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.settimeout(2.0)
+        conn.connect(os.fspath(path))
+        request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
+                              "encoding": sys.stdout.encoding, "errors": sys.stdout.errors}).encode()
+        socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [0, 1, 2])
+        reader = conn.makefile("rb")
+        conn.settimeout(30.0)   # the fork answers at once; a warm process that does not is not used
+        first = json.loads(reader.readline() or b"{}")
+    except (OSError, ValueError):
+        conn.close()
+        return None
+    pid = first.get("pid")
+    if not isinstance(pid, int):
+        conn.close()
+        return None
+    received: list[int] = []
+
+    def forward(signum, _frame) -> None:
+        received.append(signum)
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
+    try:
+        conn.settimeout(None)
+        while True:
+            try:
+                line = reader.readline()
+                break
+            except InterruptedError:
+                continue
+        result = json.loads(line or b"{}")
+    except (OSError, ValueError):
+        result = {}
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        conn.close()
+    if result.get("cold"):
+        return None
+    if "exit" not in result:
+        print("Error: the warm legatura process ended before the command did (see its log in "
+              f"{path.parent}/warm.log); nothing it had not committed was kept", file=sys.stderr)
+        return 1
+    return int(result["exit"])
+
+
+def _leave_warm_process(fingerprint: str) -> None:
+    """After a cold command: start the warm process for the next ones, unless one runs or it cannot help."""
+    path = socket_path(fingerprint)
+    if path.exists() or len(os.fsencode(path)) > 100 or os.environ.get("LEGATURA_WARM") == "0":
+        return
+    from legatura.flows import prefect_runtime
+    from legatura.flows.cli import state
+
+    settings = state.settings   # as the command read them (None: it stopped before reading any)
+    if (settings is None or not settings.prefect.warm_start or settings.prefect.mode != "local-server"
+            or settings.prefect.state_dir.resolve() != default_state_dir().resolve()
+            or prefect_runtime.running_server(default_state_dir()) is None):
+        return   # the warm process could not run this command's like: do not leave one behind
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    with open(path.parent / "warm.log", "ab") as log:
+        # run by -c, not -m: a forked command's usage lines then name `legatura`, as Click names a script
+        subprocess.Popen([sys.executable, "-c", SERVE, fingerprint], cwd=path.parent, env=env,
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+# ---- the warm process --------------------------------------------------------------------------------------
+
+def serve(fingerprint: str) -> int:
+    """The warm process: import everything, then fork one command per connection until idle or stale."""
+    from legatura.flows import prefect_runtime
+
+    state_dir = default_state_dir()
+    server = prefect_runtime.running_server(state_dir)
+    if server is None:
+        return 0
+    prefect_runtime.quiet_environment(state_dir)
+    os.environ["PREFECT_API_URL"] = server["url"]
+    _import_everything()
+    if fingerprint != code_fingerprint():
+        return 0   # the code changed while it was imported
+    path = socket_path(fingerprint)
+    os.chmod(path.parent, 0o700)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(os.fspath(path))
+    except OSError:
+        return 0   # another warm process of the same code got there first
+    os.chmod(path, 0o600)
+    listener.listen(16)
+    pid_file = path.with_suffix(".pid")
+    pid_file.write_text(str(os.getpid()))
+    _log(f"warm process {os.getpid()} ready for {state_dir} ({server['url']})")
+    owner = os.getpid()
+    try:
+        return _serve(listener, path, fingerprint, state_dir, server["url"])
+    finally:
+        if os.getpid() == owner:   # a forked command ends through here too: only the warm process cleans up
+            path.unlink(missing_ok=True)
+            pid_file.unlink(missing_ok=True)
+            listener.close()
+
+
+def stop_warm_processes() -> int:
+    """Stop every warm process of this user's default state directory (`legatura server stop`); how many."""
+    folder = socket_path("x").parent
+    stopped = 0
+    for pid_file in folder.glob("*.pid") if folder.is_dir() else []:
+        try:
+            pid = int(pid_file.read_text())
+            command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            command_line, pid = b"", 0
+        if pid and SERVE.encode() in command_line:   # never signal a process that reused the pid
+            _signal(pid, signal.SIGTERM)
+            stopped += 1
+        pid_file.unlink(missing_ok=True)
+        pid_file.with_suffix(".sock").unlink(missing_ok=True)
+    return stopped
+
+
+def _import_everything() -> None:
+    import duckdb  # noqa: F401
+    import polars  # noqa: F401
+    import prefect.flow_engine  # noqa: F401
+    import prefect.task_engine  # noqa: F401
+    from legatura.flows import cli, compose, ingest, pipeline, segment, send, track  # noqa: F401
+    from legatura.flows.config import Settings  # noqa: F401
+
+
+def _serve(listener: socket.socket, path: Path, fingerprint: str, state_dir: Path, url: str) -> int:
+    from legatura.flows import prefect_runtime
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    stop: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    running: dict[int, socket.socket] = {}
+    orphans: set[int] = set()    # commands whose caller went away: stopped as Ctrl-C would stop them
+    last_used = time.monotonic()
+    while not stop or running:
+        watched = [c for p, c in running.items() if p not in orphans]
+        ready, _, _ = select.select([listener, wake_r, *watched], [], [], 30.0)
+        if wake_r in ready:
+            os.read(wake_r, 512)
+        _reap(running)
+        orphans &= set(running)
+        for pid, conn in list(running.items()):
+            if conn in ready and pid not in orphans and not _peek(conn):
+                orphans.add(pid)
+                _signal(pid, signal.SIGINT)
+        if running:
+            last_used = time.monotonic()
+        stale = (fingerprint != code_fingerprint() or not path.exists()
+                 or (prefect_runtime.running_server(state_dir) or {}).get("url") != url)
+        if stale or time.monotonic() - last_used > IDLE_SECONDS:
+            stop.append(1)
+        if listener in ready and not stop:
+            conn, _ = listener.accept()
+            pid = _start_command(conn, listener, wake_r, wake_w, state_dir, url)
+            if pid is not None:
+                running[pid] = conn
+            last_used = time.monotonic()
+        elif listener in ready:
+            listener.accept()[0].close()   # stopping: the caller runs the command cold
+    _log(f"warm process {os.getpid()} stopped")
+    return 0
+
+
+def _reap(running: dict[int, socket.socket]) -> None:
+    for pid in list(running):
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, 1 << 8
+        if done:
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
+            conn = running.pop(pid)
+            _log(f"command {pid} {'handed back to run cold' if code == NOT_HERE else f'exited {code}'}")
+            answer = {"cold": True} if code == NOT_HERE else {"exit": code}
+            try:
+                conn.sendall(json.dumps(answer).encode() + b"\n")
+            except OSError:
+                pass
+            conn.close()
+
+
+def _peek(conn: socket.socket) -> bytes:
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return b"?"
+    except OSError:
+        return b""
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except OSError:
+        pass
+
+
+def _start_command(conn: socket.socket, listener: socket.socket, wake_r: int, wake_w: int, state_dir: Path,
+                   url: str) -> int | None:
+    """Read one request (only from this user) and fork its command; the child's pid."""
+    try:
+        uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
+        if uid != os.getuid():
+            raise PermissionError(f"a request from uid {uid}")
+        conn.settimeout(5.0)
+        data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        size = struct.unpack("!I", data[:4])[0]
+        while len(data) < 4 + size:
+            more = conn.recv(1 << 20)
+            if not more:
+                raise ValueError("request cut short")
+            data += more
+        request = json.loads(data[4:4 + size])
+        if len(fds) != 3:
+            raise ValueError("the request did not pass stdin, stdout and stderr")
+    except (OSError, ValueError, struct.error) as exc:
+        _log(f"refused a request: {exc}")
+        conn.close()
+        return None
+    pid = os.fork()
+    if pid == 0:   # the command
+        listener.close()
+        os.close(wake_r)
+        os.close(wake_w)
+        try:
+            code = _child(conn, fds, request, state_dir, url)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:   # noqa: BLE001 - the CLI's main reports everything; this is a last resort
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        sys.exit(code)   # atexit runs: Prefect sends what it queued (events, logs), as a fresh process would
+    for fd in fds:
+        os.close(fd)
+    word = _command_of(request.get("argv") or [])
+    _log(f"command {pid}: {word if word in WARM_COMMANDS else '(other)'}")   # the command word only: no names
+    conn.settimeout(None)
+    conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    return pid
+
+
+def _child(conn: socket.socket, fds: list[int], request: dict, state_dir: Path, url: str) -> int:
+    """In the fork: become the process the user started, check it is one the warm start may run, run it."""
+    conn.close()
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.setpgid(0, 0)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    encoding, errors = request.get("encoding") or "utf-8", request.get("errors") or "strict"
+    sys.stdin = open(0, "r", encoding=encoding, closefd=False)   # noqa: SIM115 - the process's own stdio
+    sys.stdout = open(1, "w", encoding=encoding, errors=errors, closefd=False,
+                      buffering=1 if os.isatty(1) else -1)
+    sys.stderr = open(2, "w", encoding=encoding, errors="backslashreplace", closefd=False, buffering=1)
+    os.chdir(request["cwd"])
+    kept = {k: v for k, v in os.environ.items() if k.startswith("PREFECT_")}
+    os.environ.clear()
+    os.environ.update(request["env"])
+    if any(k.startswith("PREFECT_") for k in os.environ):
+        return NOT_HERE
+    os.environ.update(kept)
+    sys.argv = ["legatura", *request["argv"]]
+    if not _same_as_fresh(state_dir, url):
+        return NOT_HERE
+    from legatura.flows.cli import main as cli_main
+
+    cli_main()
+    return 0
+
+
+def _same_as_fresh(state_dir: Path, url: str) -> bool:
+    """This command's settings put Prefect where the warm process's imports did, and the server is the same."""
+    from legatura.flows import prefect_runtime
+    from legatura.flows.config import load_settings
+    from legatura.transforms.errors import LegaturaError
+
+    argv = sys.argv[1:]
+    config = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else next(
+        (a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    try:
+        settings = load_settings(config)
+    except LegaturaError:
+        return False   # the cold run reports it, as it always does
+    if (settings.prefect.mode != "local-server" or not settings.prefect.warm_start
+            or settings.prefect.state_dir.resolve() != state_dir.resolve()):
+        return False
+    prefect_runtime.quiet_environment(settings.prefect.state_dir)
+    return prefect_runtime.ensure_server(settings.prefect.state_dir, settings.prefect.startup_timeout_seconds,
+                                         idle_minutes=settings.prefect.idle_minutes) == url
+
+
+def _log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}", flush=True)
+
