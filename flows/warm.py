@@ -272,7 +272,7 @@ def _serve(listener: socket.socket, path: Path, fingerprint: str, state_dir: Pat
     last_used = time.monotonic()
     while not stop or running:
         watched = [c for p, c in running.items() if p not in orphans]
-        ready, _, _ = select.select([listener, wake_r, *watched], [], [], 30.0)
+        ready, _, _ = select.select([listener, wake_r, *watched], [], [], 5.0)
         if wake_r in ready:
             os.read(wake_r, 512)
         _reap(running)

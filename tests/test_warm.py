@@ -1,0 +1,206 @@
+"""The warm start: after one cold command, `legatura ingest` and the other flow commands run as forks of a
+process that already imported Prefect; same output, same exit status, same warehouse as a cold run, Ctrl-C
+forwarded (the batch rolled back, exit 130), and a cold run whenever the fork would not be what a fresh
+process is (other state directory, PREFECT_* in the environment, changed code, LEGATURA_WARM=0)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from legatura.flows import warm
+
+EXE = Path(sys.executable).with_name("legatura")
+FORMATS = Path(__file__).parent / "data" / "formats"
+
+pytestmark = [pytest.mark.prefect, pytest.mark.subprocess]
+
+
+def _wait(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return bool(condition())
+
+
+class User:
+    """A user's shell: their own state home, no PREFECT_* variable, one working folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.folder, self.state = root, root / "ngo", root / "state"
+        self.folder.mkdir()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LEGATURA_", "XDG_STATE"))}
+        self.env["XDG_STATE_HOME"] = str(self.state)
+
+    def run(self, *args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run([str(EXE), *args], cwd=self.folder, env={**self.env, **(env or {})},
+                              capture_output=True, text=True, timeout=240, **kwargs)
+
+    def start(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen([str(EXE), *args], cwd=self.folder, env=self.env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    @property
+    def warm_dir(self) -> Path:
+        return self.state / "legatura" / "warm"
+
+    def log(self) -> str:
+        path = self.warm_dir / "warm.log"
+        return path.read_text() if path.exists() else ""
+
+    def warm_ready(self) -> bool:
+        old = os.environ.get("XDG_STATE_HOME")
+        os.environ["XDG_STATE_HOME"] = str(self.state)
+        try:
+            return warm.socket_path(warm.code_fingerprint()).exists()
+        finally:
+            if old is None:
+                os.environ.pop("XDG_STATE_HOME")
+            else:
+                os.environ["XDG_STATE_HOME"] = old
+
+    def forked(self) -> int:
+        """How many commands the warm process has run (its log names each by pid and command word)."""
+        return sum(1 for line in self.log().splitlines() if line.split()[-1] in warm.WARM_COMMANDS)
+
+
+def _sms(path: Path, count: int, batch: int) -> Path:
+    lines = [json.dumps({"MessageSid": f"SMwarm{batch:02d}{i:07d}", "From": f"+407{batch:01d}{i:07d}",
+                         "To": "+40316301234", "Body": f"Bună ziua {i}",
+                         "received_at": f"2026-11-{1 + i % 28:02d}T10:{i % 60:02d}:00+02:00"})
+             for i in range(count)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory):
+    """One user whose first (cold) command started the local server and left the warm process behind."""
+    u = User(tmp_path_factory.mktemp("warm"))
+    first = u.run("ingest", str(FORMATS / "stripe"))
+    assert first.returncode == 0, first.stderr
+    assert _wait(u.warm_ready), u.log()
+    yield u
+    u.run("server", "stop")
+    assert _wait(lambda: not list(u.warm_dir.glob("*.sock")), 30), u.log()
+
+
+def _count(u: User, sql: str) -> int:
+    con = duckdb.connect(str(u.folder / "warehouse" / "analytics.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def test_a_warm_command_does_what_a_cold_one_does(user):
+    before = user.forked()
+    warm_run = user.run("ingest", str(FORMATS / "twilio"))
+    assert user.forked() == before + 1, user.log()   # it ran in a fork of the warm process
+    assert warm_run.returncode == 0, warm_run.stderr
+    assert "ingested 1 file(s): read 10, loaded 9, duplicate 0, quarantined 1" in warm_run.stdout
+    assert "[twilio]: read 10, loaded 9" in warm_run.stderr               # progress on the caller's stderr
+    assert _count(user, "SELECT count(*) FROM interactions WHERE channel = 'sms'") == 9
+    # the same command again, cold: the same answer from the same warehouse
+    cold = user.run("ingest", str(FORMATS / "twilio"), env={"LEGATURA_WARM": "0"})
+    assert user.forked() == before + 1
+    again = user.run("ingest", str(FORMATS / "twilio"))
+    assert cold.returncode == again.returncode == 0
+    first_line = {run.stdout.splitlines()[0] for run in (cold, again)}
+    assert first_line == {"ingested 1 file(s): read 10, loaded 0, duplicate 10, quarantined 0; contacts created 0, "
+                          "merged 0"}, (cold.stdout, again.stdout)
+    # --json output through a pipe, whole
+    tracked = user.run("track", "--json")
+    assert tracked.returncode == 0 and json.loads(tracked.stdout)["mode"] in ("current", "incremental")
+
+
+def test_exit_status_and_usage_come_back_as_a_cold_run_gives_them(user):
+    before = user.forked()
+    usage = user.run("ingest", "--chanel", "x", "nothing")
+    assert usage.returncode == 2
+    assert "Usage: legatura ingest" in usage.stderr and "No such option: --chanel" in usage.stderr
+    missing = user.run("ingest", "no-such-file.csv")
+    assert missing.returncode == 1 and "no-such-file.csv: no such file or folder" in missing.stderr
+    assert user.forked() == before + 2, user.log()
+
+
+def test_ctrl_c_reaches_the_command_which_keeps_nothing_of_its_batch(user):
+    big = _sms(user.root / "big.jsonl", 200_000, 1)
+    before = _count(user, "SELECT count(*) FROM interactions")
+    forked = user.forked()
+    command = user.start("ingest", str(big))
+    assert _wait(lambda: user.forked() == forked + 1, 30), user.log()
+    time.sleep(1.0)   # inside the batch: parsing 200,000 lines takes longer than this
+    command.send_signal(signal.SIGINT)
+    out, err = command.communicate(timeout=120)
+    assert command.returncode == 130, (out, err)
+    assert "interrupted, nothing from the unfinished batch was kept" in err
+    assert _count(user, "SELECT count(*) FROM interactions") == before
+    ledger = user.run("ingest", str(big))   # and the next run loads it whole
+    assert ledger.returncode == 0 and "loaded 200000" in ledger.stdout, ledger.stdout
+
+
+def test_only_flow_commands_of_a_plain_environment_are_sent_warm(monkeypatch):
+    for key in [k for k in os.environ if k.startswith("PREFECT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.delenv("LEGATURA_WARM", raising=False)
+    assert warm._wanted(["ingest", "x.csv"]) and warm._wanted(["--config", "a.toml", "compose", "thank-you"])
+    assert not warm._wanted(["init"]) and not warm._wanted(["--help"]) and not warm._wanted(["server", "stop"])
+    monkeypatch.setenv("LEGATURA_WARM", "0")
+    assert not warm._wanted(["ingest", "x.csv"])
+    monkeypatch.delenv("LEGATURA_WARM")
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")   # the caller's own Prefect: cold
+    assert not warm._wanted(["ingest", "x.csv"])
+
+
+def test_runs_cold_when_the_fork_would_not_be_a_fresh_process(user, tmp_path):
+    # warm_start = false: the fork hands the command back before any work; it runs cold
+    toml = user.folder / "off.toml"
+    toml.write_text(f'[prefect]\nwarm_start = false\n[warehouse]\npath = "{tmp_path / "off.duckdb"}"\n'
+                    f'snapshot = "{tmp_path / "off-a.duckdb"}"\n', encoding="utf-8")
+    forked = user.forked()
+    off = user.run("--config", str(toml), "ingest", str(FORMATS / "twilio"))
+    assert off.returncode == 0 and "loaded 9" in off.stdout, off.stderr
+    assert "handed back to run cold" in user.log().splitlines()[-1] and user.forked() == forked + 1
+    # another state directory (another local server): handed back too, and run cold against its own server
+    toml.write_text(f'[prefect]\nstate_dir = "{tmp_path / "other-state"}"\n[warehouse]\n'
+                    f'path = "{tmp_path / "other.duckdb"}"\nsnapshot = "{tmp_path / "other-a.duckdb"}"\n',
+                    encoding="utf-8")
+    try:
+        other = user.run("--config", str(toml), "ingest", str(FORMATS / "twilio"))
+        assert other.returncode == 0 and "loaded 9" in other.stdout, other.stderr
+        assert "handed back to run cold" in user.log().splitlines()[-1]
+        assert (tmp_path / "other-state" / "home").is_dir()   # its own server's home, not the warm one's
+    finally:
+        user.run("--config", str(toml), "server", "stop")
+
+
+def test_only_the_user_can_reach_it_and_changed_code_is_never_served(user):
+    sockets = list(user.warm_dir.glob("*.sock"))
+    assert len(sockets) == 1
+    assert stat.S_IMODE(user.warm_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(sockets[0].stat().st_mode) == 0o600
+    # legatura's code changes (an upgrade, an edit): the old warm process stops, the next command runs cold
+    # and leaves a new one for the new code
+    module = Path(warm.__file__)
+    old = module.stat()
+    try:
+        os.utime(module, ns=(old.st_atime_ns, old.st_mtime_ns + 1_000_000_000))
+        assert _wait(lambda: not sockets[0].exists(), 60), user.log()
+        forked = user.forked()
+        cold = user.run("track")
+        assert cold.returncode == 0 and user.forked() == forked
+        assert _wait(user.warm_ready, 60), user.log()
+        warm_again = user.run("track")
+        assert warm_again.returncode == 0 and user.forked() == forked + 1
+    finally:
+        os.utime(module, ns=(old.st_atime_ns, old.st_mtime_ns))
