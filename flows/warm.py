@@ -29,6 +29,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from pathlib import Path
 WARM_COMMANDS = frozenset({"ingest", "segment", "track", "compose", "send", "run"})
 NOT_HERE = 119          # the forked command's exit status: "run me cold" (no legatura command exits 119)
 IDLE_SECONDS = 30 * 60
+LOG_LIMIT = 1 << 20     # warm.log is rotated past this size
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SERVE = "import sys; from legatura.flows.warm import serve; sys.exit(serve(sys.argv[1]))"
 _SOURCE_DIRS = ("flows", "flows/demo", "transforms", "transforms/channels", "warehouse")
@@ -117,14 +119,31 @@ def _run_cold() -> None:
     cli_main()
 
 
+def _ours(path: Path, kind: int) -> bool:
+    """`path` is of this kind, owned by this user, and (a folder) open to nobody else; never a link."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    private = kind != stat.S_IFDIR or stat.S_IMODE(info.st_mode) & 0o077 == 0
+    return stat.S_IFMT(info.st_mode) == kind and info.st_uid == os.getuid() and private
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    return struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
+
+
 def _run_warm(path: Path, argv: list[str]) -> int | None:
     """Run the command in a fork of the warm process; its exit status, or None: run it cold."""
-    if len(os.fsencode(path)) > 100 or not path.exists():
+    # the request carries the environment (secrets) and the terminal: only to this user's own warm process
+    if len(os.fsencode(path)) > 100 or not _ours(path.parent, stat.S_IFDIR) or not _ours(path, stat.S_IFSOCK):
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.settimeout(2.0)
         conn.connect(os.fspath(path))
+        if _peer_uid(conn) != os.getuid():
+            raise PermissionError("the warm process's socket is another user's")
         request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
                               "encoding": sys.stdout.encoding, "errors": sys.stdout.errors}).encode()
         socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [0, 1, 2])
@@ -165,11 +184,23 @@ def _run_warm(path: Path, argv: list[str]) -> int | None:
         conn.close()
     if result.get("cold"):
         return None
-    if "exit" not in result:
-        print("Error: the warm legatura process ended before the command did (see its log in "
-              f"{path.parent}/warm.log); nothing it had not committed was kept", file=sys.stderr)
+    if "exit" not in result:   # the warm process died: the command (a process of its own) may still run
+        while _alive(pid):
+            time.sleep(0.1)
+        print(f"Error: the warm legatura process stopped before it could report how the command ended (see "
+              f"{path.parent}/warm.log); what the command committed is in the warehouse", file=sys.stderr)
         return 1
     return int(result["exit"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _leave_warm_process(fingerprint: str) -> None:
@@ -187,7 +218,10 @@ def _leave_warm_process(fingerprint: str) -> None:
         return   # the warm process could not run this command's like: do not leave one behind
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    with open(path.parent / "warm.log", "ab") as log:
+    log_path = path.parent / "warm.log"
+    if log_path.exists() and log_path.stat().st_size > LOG_LIMIT:
+        log_path.replace(log_path.with_suffix(".log.1"))   # one old log kept
+    with open(log_path, "ab") as log:
         # run by -c, not -m: a forked command's usage lines then name `legatura`, as Click names a script
         subprocess.Popen([sys.executable, "-c", SERVE, fingerprint], cwd=path.parent, env=env,
                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -209,7 +243,9 @@ def serve(fingerprint: str) -> int:
     if fingerprint != code_fingerprint():
         return 0   # the code changed while it was imported
     path = socket_path(fingerprint)
-    os.chmod(path.parent, 0o700)
+    if not _ours(path.parent, stat.S_IFDIR):
+        _log(f"{path.parent} is not a folder of this user's alone: no warm process")
+        return 0
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(os.fspath(path))
@@ -354,7 +390,7 @@ def _start_command(conn: socket.socket, listener: socket.socket, wake_r: int, wa
                    url: str) -> int | None:
     """Read one request (only from this user) and fork its command; the child's pid."""
     try:
-        uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
+        uid = _peer_uid(conn)
         if uid != os.getuid():
             raise PermissionError(f"a request from uid {uid}")
         conn.settimeout(5.0)

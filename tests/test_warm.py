@@ -197,3 +197,29 @@ def test_only_the_user_can_reach_it_and_changed_code_is_never_served(user):
         assert warm_again.returncode == 0 and user.forked() == forked + 1
     finally:
         os.utime(module, ns=(old.st_atime_ns, old.st_mtime_ns))
+
+
+def test_never_sends_the_environment_to_a_socket_that_is_not_the_users_alone(tmp_path):
+    """The request carries the caller's environment (its secrets) and terminal: a folder others can open,
+    or a socket another user owns, gets nothing and the command runs cold."""
+    import socket
+
+    folder = tmp_path / "warm"
+    folder.mkdir(mode=0o700)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(folder / "x.sock"))
+    listener.listen(1)
+    listener.settimeout(0.3)
+    try:
+        os.chmod(folder, 0o755)
+        assert warm._run_warm(folder / "x.sock", ["track"]) is None
+        with pytest.raises(TimeoutError):
+            listener.accept()   # it never even connected
+        os.chmod(folder, 0o700)
+        if os.getuid() == 0:
+            os.chown(folder / "x.sock", 65534, 65534)
+            assert warm._run_warm(folder / "x.sock", ["track"]) is None
+            with pytest.raises(TimeoutError):
+                listener.accept()
+    finally:
+        listener.close()
