@@ -422,7 +422,7 @@ def _start_command(conn: socket.socket, listener: socket.socket, wake_r: int, wa
 
             traceback.print_exc()
             code = 1
-        sys.exit(code)   # atexit runs: Prefect sends what it queued (events, logs), as a fresh process would
+        _finish(code)
     for fd in fds:
         os.close(fd)
     word = _command_of(request.get("argv") or [])
@@ -430,6 +430,29 @@ def _start_command(conn: socket.socket, listener: socket.socket, wake_r: int, wa
     conn.settimeout(None)
     conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
     return pid
+
+
+def _finish(code: int) -> None:
+    """End the command as a fresh process ends, less the interpreter's teardown: stdio flushed, then the
+    exit handlers (Prefect sends what it queued: events, logs; logging flushes its handlers), then out.
+    Tearing down 1,800 imported modules costs about a second and keeps nothing: every thread left is a
+    daemon once the handlers ran, and every file legatura writes is closed by its `with` block."""
+    import atexit
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
 
 
 def _child(conn: socket.socket, fds: list[int], request: dict, state_dir: Path, url: str) -> int:

@@ -123,6 +123,30 @@ def test_a_warm_command_does_what_a_cold_one_does(user):
     assert tracked.returncode == 0 and json.loads(tracked.stdout)["mode"] in ("current", "incremental")
 
 
+def _api(u: User, path: str, body: dict) -> list[dict]:
+    import httpx
+
+    url = json.loads((u.state / "legatura" / "prefect" / "server.json").read_text())["url"]
+    return httpx.post(url + path, json=body, timeout=30).json()
+
+
+def test_a_warm_command_is_a_completed_flow_run_on_the_users_server(user):
+    """The fork ends without the interpreter's teardown (after the exit handlers): its flow run and task
+    runs are recorded Completed on the server the user's commands use, as a cold command's are."""
+    forked = user.forked()
+    done = user.run("ingest", str(_sms(user.root / "events.jsonl", 20, 7)))
+    assert done.returncode == 0 and "loaded 20" in done.stdout and user.forked() == forked + 1, done.stderr
+    latest = _api(user, "/flow_runs/filter", {"limit": 1, "sort": "EXPECTED_START_TIME_DESC"})[0]
+    assert latest["state_type"] == "COMPLETED", latest
+
+    def task_runs() -> set[tuple[str, str]]:
+        found = _api(user, "/task_runs/filter", {"flow_runs": {"id": {"any_": [latest["id"]]}}})
+        return {(t["name"].rsplit("-", 1)[0], t["state_type"]) for t in found}
+
+    assert _wait(lambda: task_runs() == {("ingest-files", "COMPLETED"), ("track-response-times", "COMPLETED")},
+                 30), task_runs()
+
+
 def test_exit_status_and_usage_come_back_as_a_cold_run_gives_them(user):
     before = user.forked()
     usage = user.run("ingest", "--chanel", "x", "nothing")
