@@ -9,29 +9,22 @@ CREATE OR REPLACE TEMP TABLE scoped_own_messages AS
 select m.* from tracking_messages m semi join tracking_scope s using (contact_id);
 
 -- grain: one row per interaction of a contact in scope, new without a contact, or recording one of
--- their messages. The scope's own rows are fetched straight by contact; the others (found over narrow
--- columns, those of contacts in scope left out: a few, or none) by rowid. The two sets are disjoint.
+-- their messages; their rows are found over narrow columns first, then fetched whole in one scan
 CREATE OR REPLACE TEMP TABLE scoped_interactions AS
-with others as (
-    select rowid as source_row, contact_id from interactions
+with wanted as (
+    select i.rowid as source_row from interactions i semi join tracking_scope s using (contact_id)
+    union
+    select rowid from interactions
     where contact_id is null and ingested_at > (select interactions_until from tracking_since)
     union
-    select i.rowid, i.contact_id from interactions i semi join scoped_own_messages m on i.message_id = m.message_id
+    select i.rowid from interactions i semi join scoped_own_messages m on i.message_id = m.message_id
     where i.direction = 'outbound'
     union
-    select i.rowid, i.contact_id from interactions i
-    semi join scoped_own_messages m on i.external_id = m.smtp_message_id
+    select i.rowid from interactions i semi join scoped_own_messages m on i.external_id = m.smtp_message_id
     where i.direction = 'outbound' and i.channel = 'email'
-),
-
-beyond as (
-    -- an anti join keeps the rows without a contact
-    select source_row from others anti join tracking_scope s using (contact_id)
 )
 
-select i.* exclude (source_row) from tracking_interactions i semi join tracking_scope s using (contact_id)
-union all
-select i.* exclude (source_row) from tracking_interactions i semi join beyond b using (source_row);
+select i.* exclude (source_row) from tracking_interactions i semi join wanted w using (source_row);
 
 -- grain: one row per message of a contact in scope, or named by an outbound interaction of theirs
 -- (by message_id, the messages' key: those of their own messages are here already; or by Message-ID)
