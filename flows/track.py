@@ -123,19 +123,43 @@ _MATERIALISED = {
 def _refresh(con: duckdb.DuckDBPyConnection, table: str, keys: str | None = None) -> int:
     """Make `table` equal to fresh_<table> (over the keys named in `keys`, or whole), touching only rows
     that differ; rows removed + added."""
+    if keys is not None:
+        return _refresh_keys(con, table, keys)
     _, columns = _MATERIALISED[table]
     key, cols = columns[0], ", ".join(columns)
-    stored = table if keys is None else f"(SELECT {cols} FROM {table} SEMI JOIN {keys} USING ({key}))"
     # rewriting every row of a keyed table costs far more than comparing: change only what differs
     removed = con.execute(
         f"DELETE FROM {table} WHERE {key} IN ("
-        f" SELECT {key} FROM (SELECT {cols} FROM {stored} EXCEPT SELECT {cols} FROM fresh_{table}))"
+        f" SELECT {key} FROM (SELECT {cols} FROM {table} EXCEPT SELECT {cols} FROM fresh_{table}))"
     ).fetchall()[0][0]
     added = con.execute(
         f"INSERT INTO {table} ({cols}) SELECT {cols} FROM fresh_{table} f"
         f" ANTI JOIN {table} t USING ({key})"
     ).fetchall()[0][0]
     con.execute(f"DROP TABLE fresh_{table}")
+    return removed + added
+
+
+def _refresh_keys(con: duckdb.DuckDBPyConnection, table: str, keys: str) -> int:
+    """_refresh over the keys in `keys` (fresh_<table> holds only those): the stored rows of those keys read
+    once, with their rowids, so that neither the DELETE nor the INSERT scans the table's keys again. Rows
+    removed: every row of a key whose stored rows differ from the fresh ones; added: each fresh row whose
+    key has no stored row left."""
+    _, columns = _MATERIALISED[table]
+    key, cols = columns[0], ", ".join(columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE stored_{table} AS "
+                f"SELECT rowid AS stored_row, {cols} FROM {table} SEMI JOIN {keys} USING ({key})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE changed_{table} AS SELECT DISTINCT {key} FROM "
+                f"(SELECT {cols} FROM stored_{table} EXCEPT SELECT {cols} FROM fresh_{table})")
+    removed = con.execute(
+        f"DELETE FROM {table} WHERE rowid IN "
+        f"(SELECT stored_row FROM stored_{table} SEMI JOIN changed_{table} USING ({key}))").fetchall()[0][0]
+    added = con.execute(
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM fresh_{table} f ANTI JOIN "
+        f"(SELECT {key} FROM stored_{table} ANTI JOIN changed_{table} USING ({key})) USING ({key})"
+    ).fetchall()[0][0]
+    for name in (f"fresh_{table}", f"stored_{table}", f"changed_{table}"):
+        con.execute(f"DROP TABLE {name}")
     return removed + added
 
 
@@ -202,7 +226,8 @@ def _track(con: duckdb.DuckDBPyConnection, settings: Settings, full: bool, headl
     finally:
         changes.drop_scratch(con)
         for table in _MATERIALISED:
-            con.execute(f"DROP TABLE IF EXISTS temp.fresh_{table}")
+            for scratch in ("fresh", "stored", "changed"):
+                con.execute(f"DROP TABLE IF EXISTS temp.{scratch}_{table}")
     if mode == "current" and not headline:
         return None
     summary = TrackSummary(mode=mode, contacts_recomputed=contacts, rows_changed=changed, full_reason=reason,

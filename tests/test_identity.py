@@ -1,9 +1,11 @@
 """Identity resolution: email or phone, transitive, never by name alone, kept right as files arrive."""
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import polars as pl
+from legatura.transforms import identity
 from legatura.transforms.identity import resolve
 
 PARTY_SCHEMA = {"rec": pl.Int64, "email": pl.String, "phone": pl.String, "facebook_ref": pl.String,
@@ -89,3 +91,17 @@ def test_own_addresses_never_become_contacts(ingest, warehouse, tmp_path):
            channel="stripe")
     assert warehouse.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
     assert warehouse.execute("SELECT count(*) FROM contact_identities").fetchone()[0] == 0
+
+
+def test_components_of_one_key_per_node_equal_label_propagation():
+    """The shortcut for graphs whose every node has one key (a batch of texts) gives propagation's labels."""
+    rng = random.Random(3)
+    for _ in range(100):
+        n = rng.randrange(1, 300)
+        keys = max(1, n // rng.choice([1, 2, 5]))
+        edges = pl.DataFrame({"node": rng.sample(range(-500, 500), n),
+                              "key": [f"phone:{rng.randrange(keys)}" for _ in range(n)]},
+                             schema={"node": pl.Int64, "key": pl.String})
+        # one edge twice: the same graph, but no longer one key per node, so propagated
+        propagated = identity._components(pl.concat([edges, edges.head(1)])).sort("node")
+        assert identity._components(edges).sort("node").equals(propagated)

@@ -327,3 +327,32 @@ def test_crash_between_load_and_tracking_mends_on_the_next_ingest(tmp_path: Path
         assert summary is not None and summary.mode == "full"
         assert con.execute("SELECT open_requests FROM response_headline").fetchall() == [(13,)]
         assert bring_tracking_up_to_date(con, settings) is None
+
+
+@pytest.mark.parametrize("filed_under", [2, None])
+@pytest.mark.parametrize("names_the_message", [False, True])
+def test_a_copy_of_our_mail_filed_under_someone_else_still_records_it(tmp_path: Path, filed_under: int | None,
+                                                                        names_the_message: bool):
+    """A Sent-folder copy of our message (its Message-ID; the message_id too, or not) filed under another
+    contact or none, tracked before: when the message's contact is recomputed, the copy still records it."""
+    con = db.connect(tmp_path / "legatura.duckdb")
+    db.migrate(con)
+    con.execute("INSERT INTO contacts (contact_id, full_name) VALUES (1, 'Ana'), (2, 'Ion')")
+    con.execute("INSERT INTO messages (message_id, contact_id, channel, status, is_marketing, sent_at, smtp_message_id) "
+                f"VALUES ('m1', 1, 'email', 'sent', false, '2026-03-02 10:00:00+00', 'm1@{OWN}')")
+    con.execute("INSERT INTO interactions (interaction_id, contact_id, channel, direction, kind, occurred_at, "
+                "awaits_answer, external_id, message_id) VALUES "
+                "('email:q1', 1, 'email', 'inbound', 'message', '2026-03-02 09:00:00+00', true, 'q1@x.org', NULL), "
+                f"('email:copy', ?, 'email', 'outbound', 'message', '2026-03-02 10:00:01+00', false, 'm1@{OWN}', ?)",
+                [filed_under, "m1" if names_the_message else None])
+    settings = Settings()
+    compute_response_times(con, settings)
+    assert results(con)["request_answers"] == []      # m1 is recorded: no answer of its own
+    con.execute("INSERT INTO interactions (interaction_id, contact_id, channel, direction, kind, occurred_at, "
+                "awaits_answer) VALUES ('email:q2', 1, 'email', 'inbound', 'message', '2026-03-02 11:00:00+00', true)")
+    summary = bring_tracking_up_to_date(con, settings)
+    assert (summary.mode, summary.contacts_recomputed, summary.rows_changed) == ("incremental", 1, 0)
+    incremental = results(con)
+    assert compute_response_times(con, settings).rows_changed == 0
+    assert results(con) == incremental and incremental["request_answers"] == []
+    con.close()

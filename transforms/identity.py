@@ -74,6 +74,9 @@ def identity_keys(combos: pl.DataFrame) -> pl.DataFrame:
 
 def _components(edges: pl.DataFrame) -> pl.DataFrame:
     """Connected components of a bipartite node/key graph by min-label propagation: node -> label."""
+    if edges.get_column("node").is_unique().all():
+        # each node has one key (a batch of texts: one phone each): a component is the nodes of one key
+        return edges.with_columns(label=pl.col("node").min().over("key")).select("node", "label")
     labels = edges.select("node").unique().with_columns(label=pl.col("node"))
     while True:
         key_label = edges.join(labels, on="node").group_by("key").agg(pl.col("label").min())

@@ -27,19 +27,29 @@ with wanted as (
 select i.* exclude (source_row) from tracking_interactions i semi join wanted w using (source_row);
 
 -- grain: one row per message of a contact in scope, or named by an outbound interaction of theirs
+-- (by message_id, the messages' key: those of their own messages are here already; or by Message-ID)
 CREATE OR REPLACE TEMP TABLE scoped_messages AS
 with named as (
     select message_id, external_id, channel
     from scoped_interactions
     where direction = 'outbound' and contact_id in (select contact_id from tracking_scope)
+),
+
+named_ids as (
+    select message_id from named where message_id is not null
+    except
+    select message_id from scoped_own_messages
+),
+
+named_smtp_ids as (
+    select external_id from named where channel = 'email' and external_id is not null
 )
 
 select * from scoped_own_messages
 union
-select m.*
-from tracking_messages m
-where m.message_id in (select message_id from named)
-   or m.smtp_message_id in (select external_id from named where channel = 'email');
+select m.* from tracking_messages m semi join named_ids n using (message_id)
+union
+select m.* from tracking_messages m semi join named_smtp_ids n on m.smtp_message_id = n.external_id;
 
 -- grain: one row per gift of a contact in scope
 CREATE OR REPLACE TEMP TABLE scoped_donations AS
