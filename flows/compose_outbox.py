@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 from legatura.flows.config import Settings
 from legatura.transforms.campaigns import Campaign, CampaignError, audience_query
 from legatura.transforms.errors import LegaturaError
@@ -15,16 +16,6 @@ from legatura.warehouse.db import SQL_ROOT, query_frame
 
 COMPOSE_SQL = SQL_ROOT / "compose"
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-# the outbox columns compose fills (the sender reads status, channel, address, subject, body_*, send_after,
-# is_marketing, language, contact_id)
-MESSAGE_COLUMNS = [
-    "contact_id", "campaign", "channel", "language", "address", "subject", "body_text", "body_html",
-    "is_marketing", "status", "send_after", "consent_address", "consent_source", "consent_recorded_at",
-    "trigger_ref", "batch", "campaign_run", "audience_segment", "channel_reason", "sms_segments",
-    "suppression_reason", "error",
-]
-
 
 class ComposeConfigError(LegaturaError):
     """[compose] send_time or send_window holds a value compose cannot use."""
@@ -153,10 +144,10 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def decide(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """compose_decisions: each audience member queued on a channel or suppressed with its reason."""
+def decide(con: duckdb.DuckDBPyConnection) -> int:
+    """compose_decisions: each audience member queued on a channel or suppressed with its reason; how many queued."""
     run_sql_file(con, COMPOSE_SQL / "decide.sql")
-    return query_frame(con, "SELECT * FROM compose_decisions ORDER BY decision_no")
+    return con.execute("SELECT count(*) FROM compose_decisions WHERE status = 'queued'").fetchall()[0][0]
 
 
 def context_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -166,19 +157,46 @@ def context_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 @dataclass
 class OutboxWriter:
-    """Inserts message rows chunk by chunk inside the caller's transaction."""
+    """Writes this run's outbox rows inside the caller's transaction, in SQL (warehouse/compose/outbox_rows.sql).
+
+    Rendered chunks (decision_no and what rendering gave) are joined to compose_decisions by decision_no;
+    only their failures stay in compose_failed, for the counts. With `dry_run` nothing reaches messages."""
     con: duckdb.DuckDBPyConnection
     campaign: Campaign
+    batch: str | None = None
+    dry_run: bool = False
+    rendered: int = 0
     written: int = 0
 
-    def write(self, rows: pl.DataFrame) -> None:
-        if not rows.height:
-            return
-        frame = rows.with_columns(campaign=pl.lit(self.campaign.name),
-                                  is_marketing=pl.lit(self.campaign.is_marketing)).select(MESSAGE_COLUMNS)
-        self.con.register("compose_rows", frame.to_arrow())
-        columns = ", ".join(MESSAGE_COLUMNS)
-        self.con.execute(f"INSERT INTO messages (message_id, {columns}) "
-                         f"SELECT CAST(uuid() AS VARCHAR), {columns} FROM compose_rows")
-        self.con.unregister("compose_rows")
-        self.written += rows.height
+    def __post_init__(self):
+        self.sql = (COMPOSE_SQL / "outbox_rows.sql").read_text(encoding="utf-8")
+        self.con.execute("CREATE OR REPLACE TEMP TABLE compose_failed (decision_no BIGINT, reason VARCHAR)")
+
+    def _insert(self, chunks: list, suppressed: bool) -> None:
+        self.con.register("compose_rendered", pa.concat_tables(chunks) if len(chunks) > 1 else chunks[0])
+        try:
+            if not suppressed:
+                self.con.execute("INSERT INTO compose_failed SELECT decision_no, reason FROM compose_rendered "
+                                 "WHERE reason IS NOT NULL")
+            if not self.dry_run:
+                self.written += self.con.execute(self.sql, {
+                    "campaign": self.campaign.name, "is_marketing": self.campaign.is_marketing,
+                    "batch": self.batch, "suppressed": suppressed}).fetchall()[0][0]
+        finally:
+            self.con.unregister("compose_rendered")
+
+    def write_suppressed(self, empty: pl.DataFrame) -> None:
+        """The decisions suppressed before rendering (consent, frequency cap, erasure, no address)."""
+        self._insert([empty.to_arrow()], suppressed=True)
+
+    def write(self, chunks: list[pl.DataFrame]) -> None:
+        """Rendered chunks of queued decisions: one INSERT for all of them."""
+        chunks = [c for c in chunks if c.height]
+        if chunks:
+            self._insert([c.to_arrow() for c in chunks], suppressed=False)
+            self.rendered += sum(c.height for c in chunks)
+
+
+def outcomes(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """This run's decisions by status, channel, language and suppression reason (failed renderings suppressed)."""
+    return query_frame(con, (COMPOSE_SQL / "outcomes.sql").read_text(encoding="utf-8"))

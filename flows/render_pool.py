@@ -33,17 +33,11 @@ def _render(chunk: pl.DataFrame) -> pl.DataFrame:
 
 def render_frame(renderer: Renderer, chunk: pl.DataFrame) -> pl.DataFrame:
     """Render each row of `chunk`; the result keeps decision_no so it joins back to its decision."""
-    out = {name: [] for name in RESULT_SCHEMA}
-    for row in chunk.iter_rows(named=True):
-        r = renderer.render(row)
-        out["decision_no"].append(row["decision_no"])
-        out["subject"].append(r.subject)
-        out["body_text"].append(r.body_text)
-        out["body_html"].append(r.body_html)
-        out["sms_segments"].append(r.sms_segments)
-        out["reason"].append(r.reason)
-        out["error"].append(r.error)
-    return pl.DataFrame(out, schema=RESULT_SCHEMA)
+    done = [renderer.render(row) for row in chunk.iter_rows(named=True)]
+    return pl.DataFrame({"decision_no": chunk.get_column("decision_no"), "subject": [r.subject for r in done],
+                         "body_text": [r.body_text for r in done], "body_html": [r.body_html for r in done],
+                         "sms_segments": [r.sms_segments for r in done], "reason": [r.reason for r in done],
+                         "error": [r.error for r in done]}, schema=RESULT_SCHEMA)
 
 
 def default_workers(configured: int = 0) -> int:
