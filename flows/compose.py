@@ -60,18 +60,22 @@ def compose_campaign(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
     templates = settings.templates.path
     campaign = load_campaign(templates, name)
     clock = _Clock()
-    report = check_campaign(settings, name, as_of, con)
-    if not report.ok:
-        raise CampaignCheckFailed(f"campaign {name} failed its check, nothing queued: " + "; ".join(report.errors))
-    summary = ComposeSummary(name, as_of, dry_run, warnings=list(dict.fromkeys(report.warnings))[:10],
-                             phases=clock.phases)
-    clock.lap("check")
-    run_at = put_params(con, settings, campaign, as_of, now)
-    summary.audience = select_audience(con, campaign, as_of)
-    clock.lap("audience")
     workers = default_workers(settings.compose.render_workers) if workers is None else workers
     organisation = organisation_of(settings)
-    with render_pool(templates, campaign, organisation, as_of, workers, summary.audience) as pool:
+    # the audience's size says whether to render on several processes; they start now, importing and
+    # compiling while the campaign is checked and the SQL runs (check_campaign selects its own sample)
+    put_params(con, settings, campaign, as_of, now)
+    expected = select_audience(con, campaign, as_of)
+    with render_pool(templates, campaign, organisation, as_of, workers, expected) as pool:
+        report = check_campaign(settings, name, as_of, con)
+        if not report.ok:
+            raise CampaignCheckFailed(f"campaign {name} failed its check, nothing queued: " + "; ".join(report.errors))
+        summary = ComposeSummary(name, as_of, dry_run, warnings=list(dict.fromkeys(report.warnings))[:10],
+                                 phases=clock.phases)
+        clock.lap("check")
+        run_at = put_params(con, settings, campaign, as_of, now)
+        summary.audience = select_audience(con, campaign, as_of)
+        clock.lap("audience")
         queued = decide(con)
         clock.lap("decide")
         rows = context_rows(con)

@@ -14,20 +14,31 @@ from pathlib import Path
 
 import polars as pl
 from legatura.transforms.campaigns import Campaign
+from legatura.transforms.context import sample_row
 from legatura.transforms.render import Renderer
 
 RESULT_SCHEMA = {"decision_no": pl.Int64, "subject": pl.String, "body_text": pl.String, "body_html": pl.String,
                  "sms_segments": pl.Int32, "reason": pl.String, "error": pl.String}
 CHUNK = 1000
 _worker: Renderer | None = None   # this worker process's renderer (set once by _start)
+_failed: BaseException | None = None   # why it could not be built: raised on the first chunk, not in a respawn loop
 
 
 def _start(templates: str, campaign: Campaign, organisation: dict, as_of: date) -> None:
-    global _worker
-    _worker = Renderer(Path(templates), campaign, organisation, as_of)
+    """Build the renderer and render the sample contact once: Babel loads its locale data before the first chunk."""
+    global _worker, _failed
+    try:
+        _worker = Renderer(Path(templates), campaign, organisation, as_of)
+        for language in campaign.languages:
+            for channel in campaign.channels:
+                _worker.render(sample_row(channel, language))
+    except Exception as exc:   # the parent's check reports a broken campaign; the pool must not respawn forever
+        _failed = exc
 
 
 def _render(chunk: pl.DataFrame) -> pl.DataFrame:
+    if _failed is not None:
+        raise _failed
     return render_frame(_worker, chunk)
 
 
@@ -47,8 +58,8 @@ def default_workers(configured: int = 0) -> int:
 @contextlib.contextmanager
 def render_pool(templates: Path, campaign: Campaign, organisation: dict, as_of: date, workers: int,
                 expected: int) -> Iterator[object | None]:
-    """Worker processes for rendering, started early (they import while the parent runs the SQL); None if
-    one process is enough. Spawned, not forked: the parent holds a DuckDB connection and Prefect's threads."""
+    """Worker processes for rendering, started early (they import while the parent checks the campaign and runs
+    the SQL); None if one process is enough. Spawned, not forked: the parent holds a DuckDB connection and Prefect's threads."""
     if workers <= 1 or expected < 2 * CHUNK:
         yield None
         return
