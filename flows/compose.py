@@ -1,6 +1,7 @@
 """`legatura compose CAMPAIGN`: check, select the audience, decide, render on every core, queue in one transaction."""
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -8,7 +9,7 @@ from datetime import date, datetime
 import duckdb
 import polars as pl
 from legatura.flows.check import CampaignCheckFailed, check_campaign, organisation_of
-from legatura.flows.compose_outbox import OutboxWriter, context_rows, decide, outcomes, put_params, select_audience
+from legatura.flows.compose_outbox import OutboxWriter, decide_in_parts, outcomes, put_params, select_audience
 from legatura.flows.config import Settings, load_settings
 from legatura.flows.letter_pages import letters_folder, write_letter_batch
 from legatura.flows.render_pool import RESULT_SCHEMA, default_workers, render_chunks, render_pool
@@ -18,6 +19,7 @@ from prefect import flow
 
 QUEUED_EVENT = "legatura.messages.queued"
 WRITE_ROWS = 5000   # outbox rows per INSERT: fewer, larger statements
+FIRST_SHARE = 0.2   # of a large audience decided first: its rendering covers deciding the rest
 
 
 @dataclass
@@ -76,16 +78,16 @@ def compose_campaign(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
         run_at = put_params(con, settings, campaign, as_of, now)
         summary.audience = select_audience(con, campaign, as_of)
         clock.lap("audience")
-        queued = decide(con)
+        # on several processes, a first part of the audience renders while the SQL decides the rest
+        rendering = [render_chunks(rows, templates, campaign, organisation, as_of, pool)
+                     for rows in decide_in_parts(con, FIRST_SHARE if pool is not None else None)]
+        queued = con.execute("SELECT count(*) FROM compose_decisions WHERE status = 'queued'").fetchall()[0][0]
         clock.lap("decide")
-        rows = context_rows(con)
-        clock.lap("context")
         batch = None
         if "letter" in campaign.channels:
             batch = f"{name}@{as_of.isoformat()}" if not campaign.trigger else f"{name}@{run_at:%Y-%m-%dT%H%M%S}"
         writer = OutboxWriter(con, campaign, batch, dry_run)
-        _queue(con, writer, render_chunks(rows, templates, campaign, organisation, as_of, pool), queued,
-               summary, clock)
+        _queue(con, writer, itertools.chain.from_iterable(rendering), queued, summary, clock)
     _count(summary, outcomes(con))
     if batch and not dry_run and summary.by_channel.get("letter"):
         summary.letters_file = str(write_letter_batch(con, batch, letters_folder(settings), templates,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -148,6 +149,34 @@ def decide(con: duckdb.DuckDBPyConnection) -> int:
     """compose_decisions: each audience member queued on a channel or suppressed with its reason; how many queued."""
     run_sql_file(con, COMPOSE_SQL / "decide.sql")
     return con.execute("SELECT count(*) FROM compose_decisions WHERE status = 'queued'").fetchall()[0][0]
+
+
+def decide_in_parts(con: duckdb.DuckDBPyConnection, first_share: float | None) -> Iterator[pl.DataFrame]:
+    """Decide and gather the context of the audience in parts (lowest contact ids first), yielding each part's
+    context rows as soon as it has them: rendering the first part covers the SQL of the rest.
+
+    Each part numbers its decisions from the last part's; once every part is taken, compose_decisions holds
+    them all, numbered as one run over the whole audience would (order by contact_id, trigger_ref)."""
+    if first_share is None:
+        decide(con)
+        yield context_rows(con)
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE compose_audience_run AS SELECT * FROM compose_audience")
+    cut = con.execute("SELECT quantile_disc(contact_id, ?) FROM compose_audience_run", [first_share]).fetchall()[0][0]
+    offset = 0
+    for where in ("contact_id <= ?", "contact_id > ?"):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE compose_audience AS SELECT * FROM compose_audience_run WHERE {where}",
+                    [cut])
+        decide(con)
+        made = "INSERT INTO compose_decisions_run" if offset else "CREATE OR REPLACE TEMP TABLE compose_decisions_run AS"
+        con.execute(f"{made} SELECT * REPLACE (decision_no + ? AS decision_no) FROM compose_decisions", [offset])
+        rows = context_rows(con).with_columns(pl.col("decision_no") + offset)
+        offset += con.execute("SELECT count(*) FROM compose_decisions").fetchall()[0][0]
+        yield rows
+    con.execute("CREATE OR REPLACE TEMP TABLE compose_audience AS SELECT * FROM compose_audience_run")
+    con.execute("CREATE OR REPLACE TEMP TABLE compose_decisions AS SELECT * FROM compose_decisions_run")
+    con.execute("DROP TABLE compose_audience_run")
+    con.execute("DROP TABLE compose_decisions_run")
 
 
 def context_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

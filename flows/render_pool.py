@@ -70,12 +70,15 @@ def render_pool(templates: Path, campaign: Campaign, organisation: dict, as_of: 
 
 def render_chunks(rows: pl.DataFrame, templates: Path, campaign: Campaign, organisation: dict, as_of: date,
                   pool=None, chunk: int | None = None) -> Iterator[pl.DataFrame]:
-    """Rendered chunks of `rows`, in order: on the pool's processes when there is one, else here."""
+    """Rendered chunks of `rows`, in order: on the pool's processes when there is one (their work starts at
+    once, while the caller goes on), else here as they are taken."""
     chunk = chunk or CHUNK
     chunks = [rows.slice(i, chunk) for i in range(0, rows.height, chunk)]
     if pool is None or len(chunks) < 2:
-        renderer = Renderer(templates, campaign, organisation, as_of)
-        for part in chunks:
-            yield render_frame(renderer, part)
-        return
-    yield from pool.imap(_render, chunks)
+        return _render_here(Renderer(templates, campaign, organisation, as_of), chunks)
+    return pool.imap(_render, chunks)
+
+
+def _render_here(renderer: Renderer, chunks: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    for part in chunks:
+        yield render_frame(renderer, part)
