@@ -6,6 +6,7 @@ and renders whole chunks; nothing per message crosses the process boundary but t
 from __future__ import annotations
 
 import contextlib
+import io
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -36,10 +37,17 @@ def _start(templates: str, campaign: Campaign, organisation: dict, as_of: date) 
         _failed = exc
 
 
-def _render(chunk: pl.DataFrame) -> pl.DataFrame:
+def _render(chunk: bytes) -> bytes:
     if _failed is not None:
         raise _failed
-    return render_frame(_worker, chunk)
+    return _ipc(render_frame(_worker, pl.read_ipc(io.BytesIO(chunk))))
+
+
+def _ipc(frame: pl.DataFrame) -> bytes:
+    """A frame as Arrow IPC bytes with plain (not view) strings: a slice of a large frame carries only its rows."""
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compat_level=pl.CompatLevel.oldest())
+    return buffer.getvalue()
 
 
 def render_frame(renderer: Renderer, chunk: pl.DataFrame) -> pl.DataFrame:
@@ -76,7 +84,9 @@ def render_chunks(rows: pl.DataFrame, templates: Path, campaign: Campaign, organ
     chunks = [rows.slice(i, chunk) for i in range(0, rows.height, chunk)]
     if pool is None or len(chunks) < 2:
         return _render_here(Renderer(templates, campaign, organisation, as_of), chunks)
-    return pool.imap(_render, chunks)
+    # chunks travel as IPC bytes (a pickled slice would carry its parent frame's whole string buffers), encoded
+    # by the pool's feeder thread as the workers take them
+    return (pl.read_ipc(io.BytesIO(done)) for done in pool.imap(_render, (_ipc(part) for part in chunks)))
 
 
 def _render_here(renderer: Renderer, chunks: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
