@@ -115,14 +115,14 @@ def _queue(con, writer: OutboxWriter, rendered_chunks, queued: int, summary: Com
     if not writer.dry_run:
         con.execute("BEGIN TRANSACTION")
     try:
-        writer.write_suppressed(pl.DataFrame(schema=RESULT_SCHEMA))
-        pending: list[pl.DataFrame] = []
+        writer.write_suppressed(pl.DataFrame(schema=RESULT_SCHEMA).to_arrow(compat_level=pl.CompatLevel.oldest()))
+        pending: list = []
         for rendered in rendered_chunks:
             clock.lap("render")
             if summary.sample is None:
                 summary.sample = _sample(con, rendered)
             pending.append(rendered)
-            if sum(p.height for p in pending) >= WRITE_ROWS:
+            if sum(p.num_rows for p in pending) >= WRITE_ROWS:
                 writer.write(pending)
                 pending = []
             clock.lap("write")
@@ -138,9 +138,9 @@ def _queue(con, writer: OutboxWriter, rendered_chunks, queued: int, summary: Com
         raise
 
 
-def _sample(con, rendered: pl.DataFrame) -> str | None:
-    """The first message of a chunk that rendered, as the summary shows it."""
-    ok = rendered.filter(pl.col("reason").is_null())
+def _sample(con, rendered) -> str | None:
+    """The first message of a chunk (an Arrow table) that rendered, as the summary shows it."""
+    ok = pl.from_arrow(rendered).filter(pl.col("reason").is_null())
     if not ok.height:
         return None
     row = ok.row(0, named=True)

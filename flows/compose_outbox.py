@@ -214,16 +214,16 @@ class OutboxWriter:
         finally:
             self.con.unregister("compose_rendered")
 
-    def write_suppressed(self, empty: pl.DataFrame) -> None:
+    def write_suppressed(self, empty: pa.Table) -> None:
         """The decisions suppressed before rendering (consent, frequency cap, erasure, no address)."""
-        self._insert([empty.to_arrow()], suppressed=True)
+        self._insert([empty], suppressed=True)
 
-    def write(self, chunks: list[pl.DataFrame]) -> None:
-        """Rendered chunks of queued decisions: one INSERT for all of them."""
-        chunks = [c for c in chunks if c.height]
+    def write(self, chunks: list[pa.Table]) -> None:
+        """Rendered chunks of queued decisions (Arrow tables): one INSERT for all of them."""
+        chunks = [c for c in chunks if c.num_rows]
         if chunks:
-            self._insert([c.to_arrow() for c in chunks], suppressed=False)
-            self.rendered += sum(c.height for c in chunks)
+            self._insert(chunks, suppressed=False)
+            self.rendered += sum(c.num_rows for c in chunks)
 
 
 def outcomes(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 from legatura.transforms.campaigns import Campaign
 from legatura.transforms.context import sample_row
 from legatura.transforms.render import Renderer
@@ -77,18 +78,18 @@ def render_pool(templates: Path, campaign: Campaign, organisation: dict, as_of: 
 
 
 def render_chunks(rows: pl.DataFrame, templates: Path, campaign: Campaign, organisation: dict, as_of: date,
-                  pool=None, chunk: int | None = None) -> Iterator[pl.DataFrame]:
-    """Rendered chunks of `rows`, in order: on the pool's processes when there is one (their work starts at
-    once, while the caller goes on), else here as they are taken."""
+                  pool=None, chunk: int | None = None) -> Iterator[pa.Table]:
+    """Rendered chunks of `rows` as Arrow tables (RESULT_SCHEMA), in order: on the pool's processes when there is
+    one (their work starts at once, while the caller goes on), else here as they are taken."""
     chunk = chunk or CHUNK
     chunks = [rows.slice(i, chunk) for i in range(0, rows.height, chunk)]
     if pool is None or len(chunks) < 2:
         return _render_here(Renderer(templates, campaign, organisation, as_of), chunks)
     # chunks travel as IPC bytes (a pickled slice would carry its parent frame's whole string buffers), encoded
     # by the pool's feeder thread as the workers take them
-    return (pl.read_ipc(io.BytesIO(done)) for done in pool.imap(_render, (_ipc(part) for part in chunks)))
+    return (pa.ipc.open_file(done).read_all() for done in pool.imap(_render, (_ipc(part) for part in chunks)))
 
 
-def _render_here(renderer: Renderer, chunks: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+def _render_here(renderer: Renderer, chunks: list[pl.DataFrame]) -> Iterator[pa.Table]:
     for part in chunks:
-        yield render_frame(renderer, part)
+        yield render_frame(renderer, part).to_arrow(compat_level=pl.CompatLevel.oldest())
