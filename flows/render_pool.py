@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import multiprocessing
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -24,11 +26,14 @@ RESULT_SCHEMA = {"decision_no": pl.Int64, "subject": pl.String, "body_text": pl.
 CHUNK = 1000
 _worker: Renderer | None = None   # this worker process's renderer (set once by _start)
 _failed: BaseException | None = None   # why it could not be built: raised on the first chunk, not in a respawn loop
+_folder: str | None = None   # where this worker leaves its rendered chunks (the pool's private temporary folder)
+_done = itertools.count()
 
 
-def _start(templates: str, campaign: Campaign, organisation: dict, as_of: date) -> None:
+def _start(templates: str, campaign: Campaign, organisation: dict, as_of: date, folder: str) -> None:
     """Build the renderer and render the sample contact once: Babel loads its locale data before the first chunk."""
-    global _worker, _failed
+    global _worker, _failed, _folder
+    _folder = folder
     try:
         _worker = Renderer(Path(templates), campaign, organisation, as_of)
         for language in campaign.languages:
@@ -38,10 +43,20 @@ def _start(templates: str, campaign: Campaign, organisation: dict, as_of: date) 
         _failed = exc
 
 
-def _render(chunk: bytes) -> bytes:
+def _render(chunk: bytes) -> str:
+    """Render one chunk; its messages go to a file the parent maps (hundreds of MB of HTML stay out of the pipe)."""
     if _failed is not None:
         raise _failed
-    return _ipc(render_frame(_worker, pl.read_ipc(io.BytesIO(chunk))))
+    path = os.path.join(_folder, f"{os.getpid()}-{next(_done)}.arrow")
+    render_frame(_worker, pl.read_ipc(io.BytesIO(chunk))).write_ipc(path, compat_level=pl.CompatLevel.oldest())
+    return path
+
+
+def _taken(path: str) -> pa.Table:
+    """A worker's rendered chunk, mapped from its file; the file goes at once (the mapping keeps the data)."""
+    table = pa.ipc.open_file(pa.memory_map(path)).read_all()
+    os.unlink(path)
+    return table
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:
@@ -73,7 +88,10 @@ def render_pool(templates: Path, campaign: Campaign, organisation: dict, as_of: 
         yield None
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_start, initargs=(str(templates), campaign, organisation, as_of)) as pool:
+    # rendered chunks pass through a private folder (0700, removed at the end), in memory where there is /dev/shm
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix="legatura-render-", dir=shm) as folder, context.Pool(
+            workers, initializer=_start, initargs=(str(templates), campaign, organisation, as_of, folder)) as pool:
         yield pool
 
 
@@ -87,7 +105,7 @@ def render_chunks(rows: pl.DataFrame, templates: Path, campaign: Campaign, organ
         return _render_here(Renderer(templates, campaign, organisation, as_of), chunks)
     # chunks travel as IPC bytes (a pickled slice would carry its parent frame's whole string buffers), encoded
     # by the pool's feeder thread as the workers take them
-    return (pa.ipc.open_file(done).read_all() for done in pool.imap(_render, (_ipc(part) for part in chunks)))
+    return (_taken(path) for path in pool.imap(_render, (_ipc(part) for part in chunks)))
 
 
 def _render_here(renderer: Renderer, chunks: list[pl.DataFrame]) -> Iterator[pa.Table]:
