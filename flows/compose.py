@@ -129,6 +129,9 @@ def _queue(con, writer: OutboxWriter, rendered_chunks, queued: int, summary: Com
         writer.write(pending)
         if writer.rendered != queued:   # every queued decision rendered once: a bug, never data
             raise RuntimeError(f"rendered {writer.rendered} messages for {queued} queued decisions")
+        decided = con.execute("SELECT count(*) FROM compose_decisions").fetchall()[0][0]
+        if not writer.dry_run and writer.written != decided:   # exactly one outbox row per audience member
+            raise RuntimeError(f"wrote {writer.written} outbox rows for {decided} decisions")
         if not writer.dry_run:
             con.execute("COMMIT")
         clock.lap("commit")
