@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
+import resource
 import shutil
 import tempfile
 import time
@@ -78,7 +80,7 @@ def _ceiling_start(barrier) -> None:
     _barrier = barrier
 
 
-def _ceiling_worker(args) -> tuple[int, float, float]:
+def _ceiling_worker(args) -> tuple[int, float, float, float]:
     """Render HTML + text for prebuilt contexts, all workers at once; only the Jinja2 renders are timed."""
     templates, campaign, organisation, rows = args
     renderer = Renderer(Path(templates), campaign, organisation, AS_OF)
@@ -91,15 +93,16 @@ def _ceiling_worker(args) -> tuple[int, float, float]:
         html.render(ctx)
         text.render(ctx)
     _barrier.wait()
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     for html, text, ctx in jobs:
         html.render(ctx)
         text.render(ctx)
-    return len(jobs), started, time.time()
+    return len(jobs), started, time.time(), time.process_time() - cpu
 
 
-def ceiling(settings: Settings, workers: int, sample: int) -> float:
-    """HTML + text renders per second of the campaign's templates, `workers` processes rendering at once."""
+def ceiling(settings: Settings, workers: int, sample: int) -> tuple[float, float]:
+    """HTML + text renders per second of the campaign's templates, `workers` processes rendering at once, and
+    the CPU seconds of one render."""
     import polars as pl
     from legatura.flows.check import organisation_of
     from legatura.flows.compose_outbox import context_rows, decide, put_params, select_audience
@@ -118,7 +121,9 @@ def ceiling(settings: Settings, workers: int, sample: int) -> float:
     barrier = context.Barrier(workers)
     with context.Pool(workers, initializer=_ceiling_start, initargs=(barrier,)) as pool:
         results = pool.map(_ceiling_worker, args, chunksize=1)
-    return sum(n for n, _, _ in results) / (max(end for _, _, end in results) - min(start for _, start, _ in results))
+    renders = sum(n for n, _, _, _ in results)
+    return (renders / (max(end for _, _, end, _ in results) - min(start for _, start, _, _ in results)),
+            sum(cpu for _, _, _, cpu in results) / renders)
 
 
 def main() -> None:
@@ -134,14 +139,16 @@ def main() -> None:
     workers = default_workers(args.workers)
     with tempfile.TemporaryDirectory(prefix="bench-compose-") as tmp:
         settings = build(Path(tmp), args.contacts)
-        rate_ceiling = ceiling(settings, workers, min(args.contacts, 20_000))
+        rate_ceiling, cpu_render = ceiling(settings, workers, min(args.contacts, 20_000))
         con = db.connect(settings.warehouse.path)
+        cpu_started = _cpu()
         started = time.perf_counter()
         summary = compose_campaign(con, settings, CAMPAIGN, AS_OF, now=NOW, workers=workers, dry_run=args.dry_run)
         checkpoint_started = time.perf_counter()
         con.execute("CHECKPOINT")
         summary.phases["checkpoint"] = time.perf_counter() - checkpoint_started
         seconds = time.perf_counter() - started
+        cpu = [b - a for a, b in zip(cpu_started, _cpu(), strict=True)]
         rows = con.execute("SELECT count(*) FROM messages WHERE campaign = ?", [CAMPAIGN]).fetchall()[0][0]
         con.close()
     rate = summary.queued / seconds
@@ -151,6 +158,16 @@ def main() -> None:
     print(f"end to end: {rate:,.0f} messages/s (target >= 3,000) on {workers} render process(es)")
     print(f"ceiling (bare Jinja2 HTML + text, same templates, {workers} cores): {rate_ceiling:,.0f} renders/s")
     print(f"ratio to ceiling: {rate / rate_ceiling:.2f} (target >= 0.65)")
+    # CPU seconds do not depend on what else the machine runs as much as wall seconds do
+    print(f"cpu: compose {sum(cpu):.1f} s (this process {cpu[0]:.1f}, render processes {cpu[1]:.1f}), "
+          f"{1e6 * sum(cpu) / summary.queued:.0f} us a message; the bare render {1e6 * cpu_render:.0f} us "
+          f"(cpu ratio {cpu_render * summary.queued / sum(cpu):.2f}); load average {os.getloadavg()[0]:.1f}")
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and of its finished child processes."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
 if __name__ == "__main__":

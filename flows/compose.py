@@ -1,24 +1,25 @@
 """`legatura compose CAMPAIGN`: check, select the audience, decide, render on every core, queue in one transaction."""
 from __future__ import annotations
 
+import itertools
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import duckdb
 import polars as pl
 from legatura.flows.check import CampaignCheckFailed, check_campaign, organisation_of
-from legatura.flows.compose_outbox import OutboxWriter, context_rows, decide, put_params, select_audience
+from legatura.flows.compose_outbox import OutboxWriter, decide_in_parts, outcomes, put_params, select_audience
 from legatura.flows.config import Settings, load_settings
 from legatura.flows.letter_pages import letters_folder, write_letter_batch
-from legatura.flows.render_pool import default_workers, render_chunks, render_pool
+from legatura.flows.render_pool import RESULT_SCHEMA, default_workers, render_chunks, render_pool
 from legatura.transforms.campaigns import load_campaign
 from legatura.warehouse.db import open_for_write
 from prefect import flow
 
 QUEUED_EVENT = "legatura.messages.queued"
 WRITE_ROWS = 5000   # outbox rows per INSERT: fewer, larger statements
+FIRST_SHARE = 0.2   # of a large audience decided first: its rendering covers deciding the rest
 
 
 @dataclass
@@ -61,29 +62,33 @@ def compose_campaign(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
     templates = settings.templates.path
     campaign = load_campaign(templates, name)
     clock = _Clock()
-    report = check_campaign(settings, name, as_of, con)
-    if not report.ok:
-        raise CampaignCheckFailed(f"campaign {name} failed its check, nothing queued: " + "; ".join(report.errors))
-    summary = ComposeSummary(name, as_of, dry_run, warnings=list(dict.fromkeys(report.warnings))[:10],
-                             phases=clock.phases)
-    clock.lap("check")
-    run_at = put_params(con, settings, campaign, as_of, now)
-    summary.audience = select_audience(con, campaign, as_of)
-    clock.lap("audience")
     workers = default_workers(settings.compose.render_workers) if workers is None else workers
     organisation = organisation_of(settings)
-    with render_pool(templates, campaign, organisation, as_of, workers, summary.audience) as pool:
-        decisions = decide(con)
+    # the audience's size says whether to render on several processes; they start now, importing and
+    # compiling while the campaign is checked and the SQL runs (check_campaign selects its own sample)
+    put_params(con, settings, campaign, as_of, now)
+    expected = select_audience(con, campaign, as_of)
+    with render_pool(templates, campaign, organisation, as_of, workers, expected) as pool:
+        report = check_campaign(settings, name, as_of, con)
+        if not report.ok:
+            raise CampaignCheckFailed(f"campaign {name} failed its check, nothing queued: " + "; ".join(report.errors))
+        summary = ComposeSummary(name, as_of, dry_run, warnings=list(dict.fromkeys(report.warnings))[:10],
+                                 phases=clock.phases)
+        clock.lap("check")
+        run_at = put_params(con, settings, campaign, as_of, now)
+        summary.audience = select_audience(con, campaign, as_of)
+        clock.lap("audience")
+        # on several processes, a first part of the audience renders while the SQL decides the rest
+        rendering = [render_chunks(rows, templates, campaign, organisation, as_of, pool)
+                     for rows in decide_in_parts(con, FIRST_SHARE if pool is not None else None)]
+        queued = con.execute("SELECT count(*) FROM compose_decisions WHERE status = 'queued'").fetchall()[0][0]
         clock.lap("decide")
-        rows = context_rows(con)
-        clock.lap("context")
         batch = None
         if "letter" in campaign.channels:
             batch = f"{name}@{as_of.isoformat()}" if not campaign.trigger else f"{name}@{run_at:%Y-%m-%dT%H%M%S}"
-        final = _queue(con, campaign, decisions, render_chunks(rows, templates, campaign, organisation, as_of, pool),
-                       batch, dry_run, summary, clock)
-    outcome = pl.concat(final) if final else pl.DataFrame()
-    _count(summary, outcome)
+        writer = OutboxWriter(con, campaign, batch, dry_run)
+        _queue(con, writer, itertools.chain.from_iterable(rendering), queued, summary, clock)
+    _count(summary, outcomes(con))
     if batch and not dry_run and summary.by_channel.get("letter"):
         summary.letters_file = str(write_letter_batch(con, batch, letters_folder(settings), templates,
                                                       settings.organisation.language))
@@ -104,77 +109,48 @@ class _Clock:
         self.last = now
 
 
-def _queue(con, campaign, decisions: pl.DataFrame, rendered_chunks, batch: str | None, dry_run: bool,
-           summary: ComposeSummary, clock: _Clock) -> list[pl.DataFrame]:
-    """Write the suppressed rows, then each rendered chunk as it arrives, in one transaction."""
-    final: list[pl.DataFrame] = []
-    writer = OutboxWriter(con, campaign)
-    if not dry_run:
+def _queue(con, writer: OutboxWriter, rendered_chunks, queued: int, summary: ComposeSummary,
+           clock: _Clock) -> None:
+    """Write the suppressed rows, then the rendered chunks as they arrive, in one transaction."""
+    if not writer.dry_run:
         con.execute("BEGIN TRANSACTION")
     try:
-        suppressed = _with_outcome(decisions.filter(pl.col("status") == "suppressed"), None, batch)
-        final.append(suppressed.select("status", "channel", "language", "suppression_reason"))
-        if not dry_run:
-            writer.write(suppressed)
-        # context rows come in decision order, so each rendered chunk lines up with the next queued slice
-        queued = decisions.filter(pl.col("status") == "queued")
-        done, pending = 0, []
+        writer.write_suppressed(pl.DataFrame(schema=RESULT_SCHEMA).to_arrow(compat_level=pl.CompatLevel.oldest()))
+        pending: list = []
         for rendered in rendered_chunks:
             clock.lap("render")
-            decided = queued.slice(done, rendered.height)
-            done += rendered.height
-            if not decided.get_column("decision_no").equals(rendered.get_column("decision_no")):
-                raise RuntimeError("rendered messages out of step with their decisions")  # a bug, never data
-            part = _with_outcome(decided.hstack(rendered.drop("decision_no")), rendered, batch)
             if summary.sample is None:
-                summary.sample = _sample(part)
-            final.append(part.select("status", "channel", "language", "suppression_reason"))
-            pending.append(part)
-            if not dry_run and sum(p.height for p in pending) >= WRITE_ROWS:
-                writer.write(pl.concat(pending))
+                summary.sample = _sample(con, rendered)
+            pending.append(rendered)
+            if sum(p.num_rows for p in pending) >= WRITE_ROWS:
+                writer.write(pending)
                 pending = []
             clock.lap("write")
-        if not dry_run and pending:
-            writer.write(pl.concat(pending))
-        if not dry_run:
+        writer.write(pending)
+        if writer.rendered != queued:   # every queued decision rendered once: a bug, never data
+            raise RuntimeError(f"rendered {writer.rendered} messages for {queued} queued decisions")
+        decided = con.execute("SELECT count(*) FROM compose_decisions").fetchall()[0][0]
+        if not writer.dry_run and writer.written != decided:   # exactly one outbox row per audience member
+            raise RuntimeError(f"wrote {writer.written} outbox rows for {decided} decisions")
+        if not writer.dry_run:
             con.execute("COMMIT")
         clock.lap("commit")
     except BaseException:
-        if not dry_run:
+        if not writer.dry_run:
             con.execute("ROLLBACK")
         raise
-    return final
 
 
-def _with_outcome(frame: pl.DataFrame, rendered: pl.DataFrame | None, batch: str | None) -> pl.DataFrame:
-    """Decisions (joined with their rendering, if any) as outbox rows; a failed render suppresses its row."""
-    if rendered is None:
-        frame = frame.with_columns(subject=pl.lit(None, pl.String), body_text=pl.lit(None, pl.String),
-                                   body_html=pl.lit(None, pl.String), sms_segments=pl.lit(None, pl.Int32),
-                                   reason=pl.lit(None, pl.String), error=pl.lit(None, pl.String))
-    failed = pl.col("reason").is_not_null()
-    return frame.with_columns(
-        status=pl.when(failed).then(pl.lit("suppressed")).otherwise(pl.col("status")),
-        suppression_reason=pl.coalesce(pl.col("suppression_reason"), pl.col("reason")),
-        send_after=pl.when(failed).then(None).otherwise(pl.col("send_after")),
-        subject=pl.when(failed).then(None).otherwise(pl.col("subject")),
-        body_text=pl.when(failed).then(None).otherwise(pl.col("body_text")),
-        body_html=pl.when(failed).then(None).otherwise(pl.col("body_html")),
-        address=pl.when(failed).then(None).otherwise(pl.col("address")),
-        consent_address=pl.when(failed).then(None).otherwise(pl.col("consent_address")),
-        consent_source=pl.when(failed).then(None).otherwise(pl.col("consent_source")),
-        consent_recorded_at=pl.when(failed).then(None).otherwise(pl.col("consent_recorded_at")),
-        batch=pl.when((pl.col("channel") == "letter") & (pl.col("status") == "queued") & ~failed)
-        .then(pl.lit(batch)).otherwise(None),
-    )
-
-
-def _sample(part: pl.DataFrame) -> str | None:
-    queued = part.filter(pl.col("status") == "queued")
-    if not queued.height:
+def _sample(con, rendered) -> str | None:
+    """The first message of a chunk (an Arrow table) that rendered, as the summary shows it."""
+    ok = pl.from_arrow(rendered).filter(pl.col("reason").is_null())
+    if not ok.height:
         return None
-    row = queued.row(0, named=True)
-    head = f"[{row['channel']}, {row['language']}, contact {row['contact_id']}]"
+    row = ok.row(0, named=True)
+    channel, language, contact_id = con.execute(
+        "SELECT channel, language, contact_id FROM compose_decisions WHERE decision_no = ?",
+        [row["decision_no"]]).fetchall()[0]
+    head = f"[{channel}, {language}, contact {contact_id}]"
     if row["subject"]:
         head += f" Subject: {row['subject']}"
     body = row["body_text"] or "(printable letter, HTML only)"
@@ -182,14 +158,14 @@ def _sample(part: pl.DataFrame) -> str | None:
 
 
 def _count(summary: ComposeSummary, outcome: pl.DataFrame) -> None:
-    if not outcome.height:
-        return
     queued = outcome.filter(pl.col("status") == "queued")
-    summary.queued = queued.height
-    summary.suppressed = outcome.height - queued.height
-    summary.by_channel = dict(Counter(queued.get_column("channel").to_list()))
-    summary.by_language = dict(Counter(queued.get_column("language").to_list()))
-    summary.by_reason = dict(Counter(outcome.get_column("suppression_reason").drop_nulls().to_list()))
+    summary.queued = int(queued.get_column("messages").sum())
+    summary.suppressed = int(outcome.get_column("messages").sum()) - summary.queued
+    tally = lambda frame, column: {k: int(v) for k, v in frame.group_by(column).agg(pl.col("messages").sum())  # noqa: E731
+                                   .drop_nulls(column).iter_rows()}
+    summary.by_channel = tally(queued, "channel")
+    summary.by_language = tally(queued, "language")
+    summary.by_reason = tally(outcome, "suppression_reason")
 
 
 @flow(name="compose")

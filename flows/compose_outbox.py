@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 from legatura.flows.config import Settings
 from legatura.transforms.campaigns import Campaign, CampaignError, audience_query
 from legatura.transforms.errors import LegaturaError
@@ -15,16 +17,6 @@ from legatura.warehouse.db import SQL_ROOT, query_frame
 
 COMPOSE_SQL = SQL_ROOT / "compose"
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-# the outbox columns compose fills (the sender reads status, channel, address, subject, body_*, send_after,
-# is_marketing, language, contact_id)
-MESSAGE_COLUMNS = [
-    "contact_id", "campaign", "channel", "language", "address", "subject", "body_text", "body_html",
-    "is_marketing", "status", "send_after", "consent_address", "consent_source", "consent_recorded_at",
-    "trigger_ref", "batch", "campaign_run", "audience_segment", "channel_reason", "sms_segments",
-    "suppression_reason", "error",
-]
-
 
 class ComposeConfigError(LegaturaError):
     """[compose] send_time or send_window holds a value compose cannot use."""
@@ -153,10 +145,38 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def decide(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """compose_decisions: each audience member queued on a channel or suppressed with its reason."""
+def decide(con: duckdb.DuckDBPyConnection) -> int:
+    """compose_decisions: each audience member queued on a channel or suppressed with its reason; how many queued."""
     run_sql_file(con, COMPOSE_SQL / "decide.sql")
-    return query_frame(con, "SELECT * FROM compose_decisions ORDER BY decision_no")
+    return con.execute("SELECT count(*) FROM compose_decisions WHERE status = 'queued'").fetchall()[0][0]
+
+
+def decide_in_parts(con: duckdb.DuckDBPyConnection, first_share: float | None) -> Iterator[pl.DataFrame]:
+    """Decide and gather the context of the audience in parts (lowest contact ids first), yielding each part's
+    context rows as soon as it has them: rendering the first part covers the SQL of the rest.
+
+    Each part numbers its decisions from the last part's; once every part is taken, compose_decisions holds
+    them all, numbered as one run over the whole audience would (order by contact_id, trigger_ref)."""
+    if first_share is None:
+        decide(con)
+        yield context_rows(con)
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE compose_audience_run AS SELECT * FROM compose_audience")
+    cut = con.execute("SELECT quantile_disc(contact_id, ?) FROM compose_audience_run", [first_share]).fetchall()[0][0]
+    offset = 0
+    for where in ("contact_id <= ?", "contact_id > ?"):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE compose_audience AS SELECT * FROM compose_audience_run WHERE {where}",
+                    [cut])
+        decide(con)
+        made = "INSERT INTO compose_decisions_run" if offset else "CREATE OR REPLACE TEMP TABLE compose_decisions_run AS"
+        con.execute(f"{made} SELECT * REPLACE (decision_no + ? AS decision_no) FROM compose_decisions", [offset])
+        rows = context_rows(con).with_columns(pl.col("decision_no") + offset)
+        offset += con.execute("SELECT count(*) FROM compose_decisions").fetchall()[0][0]
+        yield rows
+    con.execute("CREATE OR REPLACE TEMP TABLE compose_audience AS SELECT * FROM compose_audience_run")
+    con.execute("CREATE OR REPLACE TEMP TABLE compose_decisions AS SELECT * FROM compose_decisions_run")
+    con.execute("DROP TABLE compose_audience_run")
+    con.execute("DROP TABLE compose_decisions_run")
 
 
 def context_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -166,19 +186,46 @@ def context_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 @dataclass
 class OutboxWriter:
-    """Inserts message rows chunk by chunk inside the caller's transaction."""
+    """Writes this run's outbox rows inside the caller's transaction, in SQL (warehouse/compose/outbox_rows.sql).
+
+    Rendered chunks (decision_no and what rendering gave) are joined to compose_decisions by decision_no;
+    only their failures stay in compose_failed, for the counts. With `dry_run` nothing reaches messages."""
     con: duckdb.DuckDBPyConnection
     campaign: Campaign
+    batch: str | None = None
+    dry_run: bool = False
+    rendered: int = 0
     written: int = 0
 
-    def write(self, rows: pl.DataFrame) -> None:
-        if not rows.height:
-            return
-        frame = rows.with_columns(campaign=pl.lit(self.campaign.name),
-                                  is_marketing=pl.lit(self.campaign.is_marketing)).select(MESSAGE_COLUMNS)
-        self.con.register("compose_rows", frame.to_arrow())
-        columns = ", ".join(MESSAGE_COLUMNS)
-        self.con.execute(f"INSERT INTO messages (message_id, {columns}) "
-                         f"SELECT CAST(uuid() AS VARCHAR), {columns} FROM compose_rows")
-        self.con.unregister("compose_rows")
-        self.written += rows.height
+    def __post_init__(self):
+        self.sql = (COMPOSE_SQL / "outbox_rows.sql").read_text(encoding="utf-8")
+        self.con.execute("CREATE OR REPLACE TEMP TABLE compose_failed (decision_no BIGINT, reason VARCHAR)")
+
+    def _insert(self, chunks: list, suppressed: bool) -> None:
+        self.con.register("compose_rendered", pa.concat_tables(chunks) if len(chunks) > 1 else chunks[0])
+        try:
+            if not suppressed:
+                self.con.execute("INSERT INTO compose_failed SELECT decision_no, reason FROM compose_rendered "
+                                 "WHERE reason IS NOT NULL")
+            if not self.dry_run:
+                self.written += self.con.execute(self.sql, {
+                    "campaign": self.campaign.name, "is_marketing": self.campaign.is_marketing,
+                    "batch": self.batch, "suppressed": suppressed}).fetchall()[0][0]
+        finally:
+            self.con.unregister("compose_rendered")
+
+    def write_suppressed(self, empty: pa.Table) -> None:
+        """The decisions suppressed before rendering (consent, frequency cap, erasure, no address)."""
+        self._insert([empty], suppressed=True)
+
+    def write(self, chunks: list[pa.Table]) -> None:
+        """Rendered chunks of queued decisions (Arrow tables): one INSERT for all of them."""
+        chunks = [c for c in chunks if c.num_rows]
+        if chunks:
+            self._insert(chunks, suppressed=False)
+            self.rendered += sum(c.num_rows for c in chunks)
+
+
+def outcomes(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """This run's decisions by status, channel, language and suppression reason (failed renderings suppressed)."""
+    return query_frame(con, (COMPOSE_SQL / "outcomes.sql").read_text(encoding="utf-8"))

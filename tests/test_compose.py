@@ -215,3 +215,38 @@ def test_compose_renders_on_several_processes_alike(env):
     finally:
         render_pool.CHUNK = old
     assert {r["contact_id"]: r["body_html"] for r in rows_of(con, "notice")} == parallel
+
+
+def test_compose_in_parts_queues_as_one_run(env, monkeypatch):
+    """On several processes the audience is decided in two parts; every row and count is as one part gives."""
+    settings, con = env
+    from legatura.flows import compose, compose_outbox
+
+    parts_taken = []
+
+    def counted(con, first_share):
+        for rows in compose_outbox.decide_in_parts(con, first_share):
+            parts_taken.append(rows.height)
+            yield rows
+    monkeypatch.setattr(compose, "decide_in_parts", counted)
+    erased, capped = contact_of(con, "erased@example.ro"), contact_of(con, "capped@example.ro")
+    con.execute("INSERT INTO erasures (contact_id, source) VALUES (?, 'test: request by email')", [erased])
+    for days in (1, 3):
+        con.execute("INSERT INTO messages (message_id, contact_id, campaign, channel, status, is_marketing, sent_at) "
+                    "VALUES (?, ?, 'newsletter', 'email', 'sent', true, ?)",
+                    [f"old-{days}", capped, NOW - timedelta(days=days)])
+    whole = compose_campaign(con, settings, "appeal", AS_OF, now=NOW, workers=1)
+    one = rows_of(con, "appeal")
+    con.execute("DELETE FROM messages WHERE campaign = 'appeal'")
+    from legatura.flows import render_pool
+
+    old, render_pool.CHUNK = render_pool.CHUNK, 2
+    try:
+        parts = compose_campaign(con, settings, "appeal", AS_OF, now=NOW, workers=2)
+    finally:
+        render_pool.CHUNK = old
+    assert len(parts_taken) == 3 and all(parts_taken)   # one part alone, then two
+    assert rows_of(con, "appeal") == one
+    assert (parts.queued, parts.suppressed, parts.by_channel, parts.by_language, parts.by_reason) == (
+        whole.queued, whole.suppressed, whole.by_channel, whole.by_language, whole.by_reason)
+    assert parts.suppressed and parts.queued

@@ -17,7 +17,7 @@ import css_inline
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, nodes
 from legatura.transforms import sms
 from legatura.transforms.campaigns import Campaign
 from legatura.transforms.context import message_context
@@ -130,6 +130,76 @@ def environment(templates: Path, language: str) -> Environment:
     return env
 
 
+# what a memoised template may hold besides the variables it reads: no call, loop, assignment or import
+_PLAIN = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Const, nodes.Name, nodes.Getattr, nodes.Getitem,
+          nodes.Filter, nodes.Test, nodes.CondExpr, nodes.And, nodes.Or, nodes.Not, nodes.Compare, nodes.Operand,
+          nodes.Concat, nodes.If, nodes.Keyword)
+_MISSING = object()   # a variable the context lacks: rendering raises (StrictUndefined), nothing is memoised
+
+
+def _paths(node: nodes.Node, into: list[tuple]) -> bool:
+    """Collect the variable paths (`contact.first_name`) `node` reads; False if it does more than read them."""
+    if not isinstance(node, _PLAIN) or (isinstance(node, nodes.Filter) and node.name == "random"):
+        return False
+    path: list = []
+    inner = node
+    while isinstance(inner, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(inner, nodes.Getattr):
+            path.append(inner.attr)
+        elif isinstance(inner.arg, nodes.Const):
+            path.append(inner.arg.value)
+        else:
+            break
+        inner = inner.node
+    if isinstance(inner, nodes.Name) and (inner is not node or isinstance(node, nodes.Name)):
+        into.append((inner.name, *reversed(path)))
+        return True
+    return all(_paths(child, into) for child in node.iter_child_nodes())
+
+
+class MemoisedTemplate:
+    """A small template (a subject line) rendered once per distinct set of the values it reads.
+
+    Subjects read one or two variables (`contact.first_name`) that repeat across an audience; the text
+    is the same for the same values, so it is rendered once for them (filters are pure). A template that
+    calls, loops or assigns, or a value that cannot be a key (a dict, a list), renders every time."""
+
+    LIMIT = 50_000
+
+    def __init__(self, env: Environment, source: str):
+        self.env = env
+        self.template = env.from_string(source)
+        found: list[tuple] = []
+        plain = _paths(env.parse(source), found) and not any(hasattr(dict, a) for _, *attrs in found for a in attrs)
+        self.paths = tuple(dict.fromkeys(found)) if plain else None   # `x.items` is the dict's method in Jinja2
+        self.memo: dict[tuple, str] = {}
+
+    def _key(self, ctx: dict) -> tuple | None:
+        values = []
+        for name, *attrs in self.paths:
+            value = ctx.get(name, _MISSING)
+            for attr in attrs:
+                if value is _MISSING:
+                    break
+                value = value.get(attr, _MISSING) if type(value) is dict else _MISSING
+            if value is _MISSING or not isinstance(value, (str, int, float, Decimal, date, type(None))):
+                return None
+            values.append(value)
+        return tuple(values)
+
+    def render(self, ctx: dict) -> str:
+        key = self._key(ctx) if self.paths is not None else None
+        if key is None:
+            return self.template.render(ctx)
+        text = self.memo.get(key)
+        if text is None:
+            text = self.template.render(ctx)
+            if len(self.memo) >= self.LIMIT:
+                self.memo.clear()
+            self.memo[key] = text
+        return text
+
+
 @dataclass(frozen=True)
 class Rendered:
     """One contact's message, or the reason it cannot go (template_error, sms_too_long) and why."""
@@ -159,7 +229,7 @@ class Renderer:
         self.base = {"organisation": organisation, "unsubscribe_url": UNSUBSCRIBE_MARKER,
                      "is_marketing": campaign.is_marketing, "as_of": as_of, "campaign": campaign.name}
         self.envs = {lang: environment(templates, lang) for lang in campaign.languages}
-        self.subjects = {lang: self.envs[lang].from_string(campaign.subject[lang])
+        self.subjects = {lang: MemoisedTemplate(self.envs[lang], campaign.subject[lang])
                          for lang in campaign.languages if lang in campaign.subject}
         self.templates = {}
         for lang, env in self.envs.items():
