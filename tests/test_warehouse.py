@@ -201,3 +201,29 @@ def test_landed_migrations_are_never_edited():
     for line in (LANDED / "landed.sha256").read_text().splitlines():
         digest, name = line.split()
         assert db.checksum(MIGRATIONS / name) == digest, f"{name} was edited after it landed"
+
+
+def test_views_are_recreated_only_when_their_files_changed_or_one_is_missing(tmp_path, monkeypatch):
+    import shutil
+
+    from legatura.warehouse import db as warehouse_db
+
+    con = warehouse_db.connect(tmp_path / "w.duckdb")
+    warehouse_db.migrate(con)
+    con.execute("CREATE OR REPLACE VIEW open_quarantine AS SELECT 'tampered' AS x")   # not what the file says
+    warehouse_db.migrate(con)                        # same files, every name present: nothing re-created
+    assert con.execute("SELECT * FROM open_quarantine").fetchall() == [("tampered",)]
+    con.execute("DROP VIEW donor_retention")
+    warehouse_db.migrate(con)                        # a view missing: all re-created from the files
+    assert con.execute("SELECT count(*) FROM donor_retention").fetchall()[0][0] >= 0
+    assert "x" not in [d[0] for d in con.execute("SELECT * FROM open_quarantine").description]
+    # a changed view file: re-created
+    root = tmp_path / "sql"
+    shutil.copytree(warehouse_db.SQL_ROOT, root, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    comments = root / "views" / "900_comments.sql"
+    comments.write_text(comments.read_text(encoding="utf-8") + "\nCREATE OR REPLACE VIEW extra_view AS SELECT 1 AS one;\n",
+                        encoding="utf-8")
+    monkeypatch.setattr(warehouse_db, "SQL_ROOT", root)
+    warehouse_db.migrate(con)
+    assert con.execute("SELECT one FROM extra_view").fetchall() == [(1,)]
+    con.close()
