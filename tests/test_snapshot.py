@@ -141,3 +141,51 @@ def test_a_command_ends_with_a_current_snapshot_even_when_its_write_deferred_it(
     finally:
         cli.state.settings = saved
     assert snapshot_count(settings.warehouse.snapshot) == 2
+
+
+def test_a_publish_rewrites_in_place_only_a_spare_no_reader_holds(settings, tmp_path):
+    """The file a publish replaces is kept; the next publish writes into it only the blocks that differ,
+    unless a reader (in another process or in this one) still has it open: then it copies the whole file."""
+    import subprocess
+    import sys
+
+    target = settings.warehouse.snapshot
+    write(settings, rows=1)
+    write(settings, rows=1)                            # the first generation is kept as the spare
+    assert snapshot.spare_path(target).exists()
+    write(settings, rows=1000)
+    assert snapshot.SnapshotState.read(target).method == "delta"
+    assert target.read_bytes() == settings.warehouse.path.read_bytes()
+    assert snapshot_count(target) == 1002
+
+    # a reader in another process opens this generation; two publishes later it is the spare
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys\n"
+         f"con = duckdb.connect({str(target)!r}, read_only=True)\n"
+         "q = 'SELECT count(*), sum(length(full_name)) FROM contacts'\n"
+         "print(con.execute(q).fetchall(), flush=True)\nsys.stdin.readline()\n"
+         "print(con.execute(q).fetchall(), flush=True)\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        seen = reader.stdout.readline()
+        write(settings, rows=5)
+        write(settings, rows=5)                        # its file is the spare now: not rewritten
+        assert snapshot.SnapshotState.read(target).method != "delta"
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline() == seen       # what it read is what it reads
+    finally:
+        reader.communicate(timeout=30)
+    # and a connection of this very process, which file locks cannot see
+    mine = duckdb.connect(str(target), read_only=True)
+    try:
+        write(settings, rows=1)
+        write(settings, rows=1)
+        assert snapshot.SnapshotState.read(target).method != "delta"
+        assert mine.execute("SELECT count(*) FROM contacts").fetchall() == [(1012,)]
+    finally:
+        mine.close()
+    write(settings, rows=1)                            # nobody holds the spare: in place again
+    assert snapshot.SnapshotState.read(target).method == "delta"
+    assert target.read_bytes() == settings.warehouse.path.read_bytes()
+    assert snapshot_count(target) == 1015

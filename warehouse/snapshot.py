@@ -95,21 +95,104 @@ def copy_file(source: Path, target: Path) -> str:
     return "copy"
 
 
+def spare_path(snapshot_path: Path) -> Path:
+    """The generation the last publish replaced, kept to be brought up to date in place by the next one."""
+    return snapshot_path.with_name(f".{snapshot_path.name}.spare")
+
+
 def publish(db_path: Path, snapshot_path: Path) -> Publication:
-    """Copy the (checkpointed) warehouse to the snapshot, replaced atomically: readers keep the old file."""
+    """Copy the (checkpointed) warehouse to the snapshot, replaced atomically: readers keep the old file.
+
+    The file it replaces is kept as the spare. The next publish brings the spare up to date in place,
+    writing only the blocks that differ from the warehouse ("delta": a routine write changes a few
+    megabytes of a file of hundreds), then makes it the snapshot, but only if no reader has it open (a
+    DuckDB connection holds a lock on its file, checked here; this process's own open files are checked
+    too); else it copies the whole file, as the first publish does."""
     wal = db_path.with_name(db_path.name + ".wal")
     if wal.exists() and wal.stat().st_size:
         # an un-checkpointed WAL means the copy would be incomplete: never publish that
         raise SnapshotError(f"{db_path}: a write-ahead log is pending; checkpoint before publishing")
     started = time.perf_counter()
     snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+    spare = spare_path(snapshot_path)
     tmp = snapshot_path.with_name(f".{snapshot_path.name}.{os.getpid()}.tmp")
+    keep = snapshot_path.with_name(f".{snapshot_path.name}.{os.getpid()}.keep")
     try:
-        method = copy_file(db_path, tmp)
-        os.replace(tmp, snapshot_path)
+        method = update_in_place(db_path, spare) if snapshot_path.exists() else None
+        fresh = spare if method else tmp
+        if not method:
+            method = copy_file(db_path, tmp)
+        kept = False
+        if snapshot_path.exists():
+            keep.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):   # no hard links here: no spare, the next publish copies
+                os.link(snapshot_path, keep)
+                kept = True
+        os.replace(fresh, snapshot_path)
+        if kept:
+            os.replace(keep, spare)
+        elif fresh is not spare:
+            spare.unlink(missing_ok=True)
     finally:
         tmp.unlink(missing_ok=True)
+        keep.unlink(missing_ok=True)
     return Publication("published", method, round(time.perf_counter() - started, 3), snapshot_path.stat().st_size)
+
+
+DELTA_BLOCK = 1 << 18   # DuckDB's block size: a checkpoint rewrites whole blocks
+
+
+def update_in_place(source: Path, target: Path) -> str | None:
+    """Make `target` byte-identical to `source` by writing only the blocks that differ; "delta", or None
+    when `target` cannot be used (absent, a link, open by a reader here or in another process)."""
+    try:
+        fd = os.open(target, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # fails while any other process's DuckDB has it
+        except OSError:
+            return None
+        if _open_here(fd):
+            return None
+        with source.open("rb", buffering=0) as src:
+            size = os.fstat(src.fileno()).st_size
+            ours, theirs = bytearray(DELTA_BLOCK), bytearray(DELTA_BLOCK)
+            view = memoryview(ours)
+            offset = 0
+            while offset < size:
+                n = os.preadv(src.fileno(), [ours], offset)
+                if n <= 0:
+                    raise SnapshotError(f"{source}: shorter than it was a moment ago")
+                m = os.preadv(fd, [theirs], offset)
+                if m != n or (ours != theirs if n == DELTA_BLOCK else ours[:n] != theirs[:n]):
+                    done = 0
+                    while done < n:
+                        done += os.pwrite(fd, view[done:n], offset + done)
+                offset += n
+            os.ftruncate(fd, size)
+        return "delta"
+    finally:
+        os.close(fd)
+
+
+def _open_here(fd: int) -> bool:
+    """This process has the file of `fd` open through another descriptor (fcntl locks do not see those);
+    True when that cannot be told."""
+    mine = os.fstat(fd)
+    try:
+        entries = os.listdir("/proc/self/fd")
+    except OSError:
+        return True
+    for entry in entries:
+        if entry == str(fd):
+            continue
+        with contextlib.suppress(OSError):
+            other = os.stat(f"/proc/self/fd/{entry}")
+            if (other.st_dev, other.st_ino) == (mine.st_dev, mine.st_ino):
+                return True
+    return False
 
 
 def after_write(db_path: Path, snapshot_path: Path, opened: tuple[int, int, int], changed: bool,
