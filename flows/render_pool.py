@@ -10,6 +10,7 @@ import io
 import itertools
 import multiprocessing
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from datetime import date
@@ -90,9 +91,37 @@ def render_pool(templates: Path, campaign: Campaign, organisation: dict, as_of: 
     context = multiprocessing.get_context("spawn")
     # rendered chunks pass through a private folder (0700, removed at the end), in memory where there is /dev/shm
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    with tempfile.TemporaryDirectory(prefix="legatura-render-", dir=shm) as folder, context.Pool(
+    sweep_abandoned(Path(shm or tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=shm) as folder, context.Pool(
             workers, initializer=_start, initargs=(str(templates), campaign, organisation, as_of, folder)) as pool:
         yield pool
+
+
+FOLDER_PREFIX = "legatura-render-"
+
+
+def sweep_abandoned(parent: Path) -> list[Path]:
+    """Remove this user's render folders whose compose is gone (killed before it could clean up: they hold
+    rendered messages, personal data, in memory until reboot); the folders removed."""
+    removed = []
+    for folder in parent.glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
+        try:
+            owner = folder.lstat()
+        except OSError:
+            continue
+        if not pid.isdigit() or owner.st_uid != os.getuid() or not folder.is_dir() or folder.is_symlink():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue   # its compose still runs
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def render_chunks(rows: pl.DataFrame, templates: Path, campaign: Campaign, organisation: dict, as_of: date,

@@ -112,3 +112,23 @@ def test_render_sms_transliterated_when_the_campaign_asks():
     out = _renderer("thank-you").render({**sample_row("sms", "ro"), "full_name": "Ștefan Rădulescu"})
     assert out.reason is None and sms.is_gsm7(out.body_text) and "Stefan" in out.body_text
     assert out.sms_segments == sms.segments(out.body_text) <= 2
+
+
+def test_render_folders_of_a_killed_compose_are_swept_and_a_running_ones_kept(tmp_path):
+    """A compose killed with SIGKILL leaves its render folder (rendered messages: personal data) behind;
+    the next compose removes it, never the folder of one that still runs."""
+    import os
+    import subprocess
+
+    from legatura.flows import render_pool
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f"{render_pool.FOLDER_PREFIX}{gone.pid}-abc"
+    live = tmp_path / f"{render_pool.FOLDER_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "someone-elses"
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / "1-0.arrow").write_bytes(b"rendered")
+    assert render_pool.sweep_abandoned(tmp_path) == [dead]
+    assert not dead.exists() and live.exists() and other.exists()
