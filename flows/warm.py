@@ -93,7 +93,7 @@ def _command_of(argv: list[str]) -> str | None:
 def _wanted(argv: list[str]) -> bool:
     return (_command_of(argv) in WARM_COMMANDS and os.environ.get("LEGATURA_WARM", "1") != "0"
             and not any(key.startswith("PREFECT_") for key in os.environ)
-            and hasattr(socket, "send_fds") and hasattr(os, "fork"))
+            and hasattr(socket, "send_fds") and hasattr(socket, "SO_PEERCRED") and hasattr(os, "fork"))
 
 
 # ---- the command the user runs ---------------------------------------------------------------------------
