@@ -46,14 +46,20 @@ def by_contact(con, campaign):
     return {r["contact_id"]: r for r in rows_of(con, campaign)}
 
 
-def test_compose_each_reason_where_it_belongs(env):
-    settings, con = env
+def erase_one_and_cap_one(con) -> tuple[int, int]:
+    """The erased contact (an erasure record) and the capped one (two marketing messages this week)."""
     erased, capped = contact_of(con, "erased@example.ro"), contact_of(con, "capped@example.ro")
     con.execute("INSERT INTO erasures (contact_id, source) VALUES (?, 'test: request by email')", [erased])
     for days in (1, 3):
         con.execute("INSERT INTO messages (message_id, contact_id, campaign, channel, status, is_marketing, sent_at) "
                     "VALUES (?, ?, 'newsletter', 'email', 'sent', true, ?)",
                     [f"old-{days}", capped, NOW - timedelta(days=days)])
+    return erased, capped
+
+
+def test_compose_each_reason_where_it_belongs(env):
+    settings, con = env
+    erased, capped = erase_one_and_cap_one(con)
     summary = compose_campaign(con, settings, "appeal", AS_OF, now=NOW, workers=1)
     got = by_contact(con, "appeal")
     reason = {c: r["suppression_reason"] for c, r in got.items()}
@@ -229,12 +235,7 @@ def test_compose_in_parts_queues_as_one_run(env, monkeypatch):
             parts_taken.append(rows.height)
             yield rows
     monkeypatch.setattr(compose, "decide_in_parts", counted)
-    erased, capped = contact_of(con, "erased@example.ro"), contact_of(con, "capped@example.ro")
-    con.execute("INSERT INTO erasures (contact_id, source) VALUES (?, 'test: request by email')", [erased])
-    for days in (1, 3):
-        con.execute("INSERT INTO messages (message_id, contact_id, campaign, channel, status, is_marketing, sent_at) "
-                    "VALUES (?, ?, 'newsletter', 'email', 'sent', true, ?)",
-                    [f"old-{days}", capped, NOW - timedelta(days=days)])
+    erased, capped = erase_one_and_cap_one(con)
     whole = compose_campaign(con, settings, "appeal", AS_OF, now=NOW, workers=1)
     one = rows_of(con, "appeal")
     con.execute("DELETE FROM messages WHERE campaign = 'appeal'")
