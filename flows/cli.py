@@ -381,10 +381,11 @@ def server_stop() -> None:
     Example: legatura server stop
     """
     from legatura.flows import prefect_runtime, warm
+    from legatura.flows.processes import user_state_dir
 
     state_dir = settings().prefect.state_dir
     stopped = prefect_runtime.stop_server(state_dir)
-    if state_dir.resolve() == warm.default_state_dir().resolve():
+    if state_dir.resolve() == user_state_dir().resolve():
         warm.stop_warm_processes()   # they fork commands for that server: they would stop on their own, later
     typer.echo("stopped" if stopped else "was not running")
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from legatura.flows import config_checks as check
 from legatura.flows import config_sources as sources
+from legatura.flows.processes import user_state_dir
 from legatura.transforms.errors import LegaturaError
 from pydantic import (
     BaseModel,
@@ -219,13 +220,6 @@ class Alerts(Section):
     warn_before_hours: NonNegativeFloat = 4
 
     _email = field_validator("staff_email")(check.optional_email)
-
-
-def user_state_dir() -> Path:
-    """The user's own local Prefect server lives here, shared by all their working folders (XDG state home)."""
-    base = os.environ.get("XDG_STATE_HOME", "")
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
-    return root / "legatura" / "prefect"
 
 
 class Prefect(Section):

@@ -28,6 +28,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from legatura.flows.processes import command_line, pid_alive
 from legatura.transforms.errors import LegaturaError
 
 QUIET_ENV = {
@@ -77,36 +78,11 @@ def _port_taken(port: int) -> bool:
     return False
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a finished child not yet reaped by its parent (a test process) is a zombie: not alive
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _command_line(pid: int) -> list[str]:
-    """The process's arguments (from /proc, else `ps`); empty when it is gone or unreadable."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        if Path("/proc/self").exists():
-            return []
-    try:  # no /proc (macOS): ps prints the command line joined by spaces
-        out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
-        return out.stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        return []
-
-
 def _is_supervisor(pid: int, state_dir: Path) -> bool:
     """pid is alive and is legatura's supervisor of this state directory (not a process that reused the pid)."""
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return False
-    args = _command_line(pid)
+    args = command_line(pid)
     return SUPERVISOR_MODULE in args and str(_home(state_dir)) in args
 
 
@@ -160,7 +136,7 @@ def ensure_server(state_dir: Path, timeout: float = 120.0,
             return info["url"]
         deadline = time.monotonic() + timeout
         if info:  # started but not yet answering (another command started it): wait for it
-            if _wait_healthy(info["url"], lambda: not _pid_alive(info["pid"]), deadline):
+            if _wait_healthy(info["url"], lambda: not pid_alive(info["pid"]), deadline):
                 return info["url"]
             raise _unavailable(home, info["url"], timeout)
         url = ""
@@ -315,12 +291,12 @@ def stop_server(state_dir: Path) -> bool:
         return False
     pid = info["pid"]
     # the supervisor leads a session of its own (its server is in it); anything else gets no group signal
-    group = os.getpgid(pid) == pid if _pid_alive(pid) else False
+    group = os.getpgid(pid) == pid if pid_alive(pid) else False
     kill = os.killpg if group else os.kill
     with contextlib.suppress(OSError):
         kill(pid, signal.SIGTERM)
     for _ in range(100):
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             break
         time.sleep(0.1)
     else:

@@ -36,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 
+from legatura.flows.processes import command_line, pid_alive, user_state_dir
+
 WARM_COMMANDS = frozenset({"ingest", "segment", "track", "compose", "send", "run"})
 NOT_HERE = 119          # the forked command's exit status: "run me cold" (no legatura command exits 119)
 IDLE_SECONDS = 30 * 60
@@ -64,30 +66,28 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-def default_state_dir() -> Path:
-    """As flows.config.user_state_dir (not imported here: it loads pydantic)."""
-    base = os.environ.get("XDG_STATE_HOME", "")
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
-    return root / "legatura" / "prefect"
-
-
 def socket_path(fingerprint: str) -> Path:
-    return default_state_dir().parent / "warm" / f"{fingerprint}.sock"
+    return user_state_dir().parent / "warm" / f"{fingerprint}.sock"
+
+
+def _parse(argv: list[str]) -> tuple[str | None, str | None]:
+    """(--config value, command word) of `legatura [--config X] COMMAND ...`; no command word for --help,
+    --version or an unknown option before it (Click answers those, cold)."""
+    config, words = None, iter(argv)
+    for arg in words:
+        if arg == "--config":
+            config = next(words, None)
+        elif arg.startswith("--config="):
+            config = arg.split("=", 1)[1]
+        elif arg.startswith("-"):
+            return config, None
+        else:
+            return config, arg
+    return config, None
 
 
 def _command_of(argv: list[str]) -> str | None:
-    """The command word of `legatura [--config X] COMMAND ...`, or None."""
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--config":
-            skip = True
-        elif not arg.startswith("-"):
-            return arg
-        elif not arg.startswith("--config="):
-            return None   # --help, --version, or an unknown option: Click answers it, cold
-    return None
+    return _parse(argv)[1]
 
 
 def _wanted(argv: list[str]) -> bool:
@@ -157,25 +157,10 @@ def _run_warm(path: Path, argv: list[str]) -> int | None:
     if not isinstance(pid, int):
         conn.close()
         return None
-    received: list[int] = []
-
-    def forward(signum, _frame) -> None:
-        received.append(signum)
-        try:
-            os.kill(pid, signum)
-        except OSError:
-            pass
-
-    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
+    previous = {sig: signal.signal(sig, lambda signum, _frame: _signal(pid, signum)) for sig in FORWARDED}
     try:
         conn.settimeout(None)
-        while True:
-            try:
-                line = reader.readline()
-                break
-            except InterruptedError:
-                continue
-        result = json.loads(line or b"{}")
+        result = json.loads(reader.readline() or b"{}")   # a forwarded signal does not interrupt it (PEP 475)
     except (OSError, ValueError):
         result = {}
     finally:
@@ -185,22 +170,12 @@ def _run_warm(path: Path, argv: list[str]) -> int | None:
     if result.get("cold"):
         return None
     if "exit" not in result:   # the warm process died: the command (a process of its own) may still run
-        while _alive(pid):
+        while pid_alive(pid):
             time.sleep(0.1)
         print(f"Error: the warm legatura process stopped before it could report how the command ended (see "
               f"{path.parent}/warm.log); what the command committed is in the warehouse", file=sys.stderr)
         return 1
     return int(result["exit"])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def _leave_warm_process(fingerprint: str) -> None:
@@ -213,8 +188,8 @@ def _leave_warm_process(fingerprint: str) -> None:
 
     settings = state.settings   # as the command read them (None: it stopped before reading any)
     if (settings is None or not settings.prefect.warm_start or settings.prefect.mode != "local-server"
-            or settings.prefect.state_dir.resolve() != default_state_dir().resolve()
-            or prefect_runtime.running_server(default_state_dir()) is None):
+            or settings.prefect.state_dir.resolve() != user_state_dir().resolve()
+            or prefect_runtime.running_server(user_state_dir()) is None):
         return   # the warm process could not run this command's like: do not leave one behind
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -233,7 +208,7 @@ def serve(fingerprint: str) -> int:
     """The warm process: import everything, then fork one command per connection until idle or stale."""
     from legatura.flows import prefect_runtime
 
-    state_dir = default_state_dir()
+    state_dir = user_state_dir()
     server = prefect_runtime.running_server(state_dir)
     if server is None:
         return 0
@@ -256,14 +231,12 @@ def serve(fingerprint: str) -> int:
     pid_file = path.with_suffix(".pid")
     pid_file.write_text(str(os.getpid()))
     _log(f"warm process {os.getpid()} ready for {state_dir} ({server['url']})")
-    owner = os.getpid()
     try:
         return _serve(listener, path, fingerprint, state_dir, server["url"])
-    finally:
-        if os.getpid() == owner:   # a forked command ends through here too: only the warm process cleans up
-            path.unlink(missing_ok=True)
-            pid_file.unlink(missing_ok=True)
-            listener.close()
+    finally:   # only the warm process gets here: a forked command always ends in _finish
+        path.unlink(missing_ok=True)
+        pid_file.unlink(missing_ok=True)
+        listener.close()
 
 
 def stop_warm_processes() -> int:
@@ -273,10 +246,9 @@ def stop_warm_processes() -> int:
     for pid_file in folder.glob("*.pid") if folder.is_dir() else []:
         try:
             pid = int(pid_file.read_text())
-            command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
-            command_line, pid = b"", 0
-        if pid and SERVE.encode() in command_line:   # never signal a process that reused the pid
+            pid = 0
+        if pid and SERVE in command_line(pid):   # never signal a process that reused the pid
             _signal(pid, signal.SIGTERM)
             stopped += 1
         pid_file.unlink(missing_ok=True)
@@ -493,11 +465,8 @@ def _same_as_fresh(state_dir: Path, url: str) -> bool:
     from legatura.flows.config import load_settings
     from legatura.transforms.errors import LegaturaError
 
-    argv = sys.argv[1:]
-    config = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else next(
-        (a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
     try:
-        settings = load_settings(config)
+        settings = load_settings(_parse(sys.argv[1:])[0])
     except LegaturaError:
         return False   # the cold run reports it, as it always does
     if (settings.prefect.mode != "local-server" or not settings.prefect.warm_start

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from legatura.flows import prefect_runtime
 from legatura.flows.config import load_settings
+from legatura.flows.processes import pid_alive
 
 EXE = Path(sys.executable).with_name("legatura")
 
@@ -98,7 +99,7 @@ def test_two_working_folders_share_one_server(tmp_path, monkeypatch):
     finally:
         prefect_runtime.stop_server(state)
         prefect_runtime.release_lease(state)
-    assert not prefect_runtime._pid_alive(pid) and prefect_runtime.running_server(state) is None
+    assert not pid_alive(pid) and prefect_runtime.running_server(state) is None
 
 
 @pytest.mark.slow
@@ -136,7 +137,7 @@ def test_idle_stop_waits_for_a_live_command_then_stops(tmp_path):
         assert prefect_runtime._healthy(url) and prefect_runtime.running_server(state)
         # the command ends: the server stops by itself and says so
         prefect_runtime.release_lease(state)
-        assert _wait(lambda: not prefect_runtime._pid_alive(pid), timeout=60)
+        assert _wait(lambda: not pid_alive(pid), timeout=60)
         assert prefect_runtime.server_info(state) is None
         assert "stopping the local Prefect server" in (state / "server.log").read_text()
     finally:
@@ -160,7 +161,7 @@ def test_command_arriving_during_the_idle_stop_waits_then_gets_a_fresh_server(tm
         url = prefect_runtime.ensure_server(state, timeout=240, idle_minutes=0.05)
         assert prefect_runtime._healthy(url)
         second = prefect_runtime.server_info(state)["pid"]
-        assert second != first and not prefect_runtime._pid_alive(first)
+        assert second != first and not pid_alive(first)
     finally:
         prefect_runtime.stop_server(state)
         prefect_runtime.release_lease(state)
