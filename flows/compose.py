@@ -68,7 +68,8 @@ def compose_campaign(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
     # compiling while the campaign is checked and the SQL runs (check_campaign selects its own sample)
     put_params(con, settings, campaign, as_of, now)
     expected = select_audience(con, campaign, as_of)
-    with render_pool(templates, campaign, organisation, as_of, workers, expected) as pool:
+    with render_pool(templates, campaign, organisation, as_of, workers, expected) as pool, \
+            _Threads(con, 1 if pool is not None else None) as threads:
         report = check_campaign(settings, name, as_of, con)
         if not report.ok:
             raise CampaignCheckFailed(f"campaign {name} failed its check, nothing queued: " + "; ".join(report.errors))
@@ -87,13 +88,36 @@ def compose_campaign(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
         if "letter" in campaign.channels:
             batch = f"{name}@{as_of.isoformat()}" if not campaign.trigger else f"{name}@{run_at:%Y-%m-%dT%H%M%S}"
         writer = OutboxWriter(con, campaign, batch, dry_run)
-        _queue(con, writer, itertools.chain.from_iterable(rendering), queued, summary, clock)
+        _queue(con, writer, itertools.chain.from_iterable(rendering), queued, summary, clock, threads.restore)
     _count(summary, outcomes(con))
     if batch and not dry_run and summary.by_channel.get("letter"):
         summary.letters_file = str(write_letter_batch(con, batch, letters_folder(settings), templates,
                                                       settings.organisation.language))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+class _Threads:
+    """DuckDB on `threads` threads while the render processes hold the cores (None: unchanged): a second DuckDB
+    thread there only competes with them and costs more CPU than it saves. `restore` gives the cores back (the
+    commit, after the last chunk, has them to itself)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, threads: int | None):
+        self.con, self.threads, self.before = con, threads, None
+
+    def __enter__(self) -> _Threads:
+        if self.threads is not None:
+            self.before = int(self.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+            self.con.execute(f"SET threads = {int(self.threads)}")
+        return self
+
+    def restore(self) -> None:
+        if self.before is not None:
+            self.con.execute(f"SET threads = {self.before}")
+            self.before = None
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
 
 
 class _Clock:
@@ -110,7 +134,7 @@ class _Clock:
 
 
 def _queue(con, writer: OutboxWriter, rendered_chunks, queued: int, summary: ComposeSummary,
-           clock: _Clock) -> None:
+           clock: _Clock, rendered_all=lambda: None) -> None:
     """Write the suppressed rows, then the rendered chunks as they arrive, in one transaction."""
     if not writer.dry_run:
         con.execute("BEGIN TRANSACTION")
@@ -126,6 +150,7 @@ def _queue(con, writer: OutboxWriter, rendered_chunks, queued: int, summary: Com
                 writer.write(pending)
                 pending = []
             clock.lap("write")
+        rendered_all()   # the render processes are done: the last write and the commit have the cores
         writer.write(pending)
         if writer.rendered != queued:   # every queued decision rendered once: a bug, never data
             raise RuntimeError(f"rendered {writer.rendered} messages for {queued} queued decisions")

@@ -20,7 +20,7 @@ import polars as pl
 import pyarrow as pa
 from legatura.transforms.campaigns import Campaign
 from legatura.transforms.context import sample_row
-from legatura.transforms.render import Renderer
+from legatura.transforms.render import Renderer, render_columns
 
 RESULT_SCHEMA = {"decision_no": pl.Int64, "subject": pl.String, "body_text": pl.String, "body_html": pl.String,
                  "sms_segments": pl.Int32, "reason": pl.String, "error": pl.String}
@@ -69,11 +69,11 @@ def _ipc(frame: pl.DataFrame) -> bytes:
 
 def render_frame(renderer: Renderer, chunk: pl.DataFrame) -> pl.DataFrame:
     """Render each row of `chunk`; the result keeps decision_no so it joins back to its decision."""
-    done = [renderer.render(row) for row in chunk.iter_rows(named=True)]
-    return pl.DataFrame({"decision_no": chunk.get_column("decision_no"), "subject": [r.subject for r in done],
-                         "body_text": [r.body_text for r in done], "body_html": [r.body_html for r in done],
-                         "sms_segments": [r.sms_segments for r in done], "reason": [r.reason for r in done],
-                         "error": [r.error for r in done]}, schema=RESULT_SCHEMA)
+    names = chunk.columns
+    values = [chunk.get_column(name).to_list() for name in names]   # a list per column: cheaper than iter_rows
+    done = render_columns(renderer, (dict(zip(names, row)) for row in zip(*values)))
+    return pl.DataFrame(dict(zip(RESULT_SCHEMA, (chunk.get_column("decision_no"), *done), strict=True)),
+                        schema=RESULT_SCHEMA)
 
 
 def default_workers(configured: int = 0) -> int:

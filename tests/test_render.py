@@ -132,3 +132,23 @@ def test_render_folders_of_a_killed_compose_are_swept_and_a_running_ones_kept(tm
         (folder / "1-0.arrow").write_bytes(b"rendered")
     assert render_pool.sweep_abandoned(tmp_path) == [dead]
     assert not dead.exists() and live.exists() and other.exists()
+
+
+def test_render_columns_gives_what_render_gives_row_by_row():
+    """The bulk path of compose (columns, emails inline) and `render` one row at a time agree on every field."""
+    from legatura.transforms.context import sample_row
+    from legatura.transforms.render import render_columns
+
+    renderer = _renderer("lybunt-winback")
+    rows = [{**sample_row("email", "ro"), "contact_id": 1}, {**sample_row("email", "en"), "contact_id": 2},
+            {**sample_row("email", "ro"), "contact_id": 3, "last_gift": None},      # fails: template_error
+            {**sample_row("sms", "ro"), "contact_id": 4, "full_name": "Ștefan Rădulescu"},
+            {**sample_row("letter", "en"), "contact_id": 5},
+            {**sample_row("email", "ro"), "contact_id": 6, "full_name": None}]
+    one_by_one = [renderer.render(row) for row in rows]
+    columns = render_columns(renderer, rows)
+    fields = ("subject", "body_text", "body_html", "sms_segments", "reason", "error")
+    assert [tuple(column[i] for column in columns) for i in range(len(rows))] == [
+        tuple(getattr(out, f) for f in fields) for out in one_by_one]
+    assert [out.reason for out in one_by_one] == [None, None, "template_error", None, None, None]
+    assert "contact 3" in columns[5][2] and columns[3][3] == sms.segments(columns[1][3])
