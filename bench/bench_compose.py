@@ -18,10 +18,8 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-# only what the render workers need at module level: spawned workers import this file again
-from legatura.flows.config import Settings
-from legatura.transforms.campaigns import load_campaign
-from legatura.transforms.render import Renderer
+# nothing of legatura at module level: spawned render processes import this file again, and should pay
+# for no more than the `legatura` command's would (which imports only what rendering needs)
 
 AS_OF = date(2026, 11, 30)
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
@@ -58,6 +56,7 @@ GENERATE = [
 
 
 def build(folder: Path, contacts: int) -> Settings:
+    from legatura.flows.config import Settings
     from legatura.warehouse import db
 
     shutil.copytree(TEMPLATES, folder / "templates")
@@ -82,6 +81,8 @@ def _ceiling_start(barrier) -> None:
 
 def _ceiling_worker(args) -> tuple[int, float, float, float]:
     """Render HTML + text for prebuilt contexts, all workers at once; only the Jinja2 renders are timed."""
+    from legatura.transforms.render import Renderer
+
     templates, campaign, organisation, rows = args
     renderer = Renderer(Path(templates), campaign, organisation, AS_OF)
     jobs = []
@@ -104,6 +105,7 @@ def ceiling_rows(settings: Settings, sample: int) -> list[dict]:
     """The first `sample` email messages' context rows, decided as compose decides them (nothing written)."""
     import polars as pl
     from legatura.flows.compose_outbox import context_rows, decide, put_params, select_audience
+    from legatura.transforms.campaigns import load_campaign
     from legatura.warehouse import db
 
     con = db.connect(settings.warehouse.path)
@@ -120,6 +122,7 @@ def ceiling(settings: Settings, workers: int, rows: list[dict]) -> tuple[float, 
     """HTML + text renders per second of the campaign's templates, `workers` processes rendering at once, and
     the CPU seconds of one render."""
     from legatura.flows.check import organisation_of
+    from legatura.transforms.campaigns import load_campaign
 
     campaign = load_campaign(settings.templates.path, CAMPAIGN)
     share = [rows[i::workers] for i in range(workers)]

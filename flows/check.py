@@ -12,7 +12,7 @@ from legatura.transforms import sms
 from legatura.transforms.campaigns import Campaign, load_campaign
 from legatura.transforms.context import sample_row
 from legatura.transforms.errors import LegaturaError
-from legatura.transforms.render import UNSUBSCRIBE_MARKER, Renderer, template_problems
+from legatura.transforms.render import UNSUBSCRIBE_MARKER, Renderer, environments, template_problems
 
 SAMPLE_SIZE = 20
 
@@ -28,6 +28,7 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)   # some contacts' messages will be suppressed
     rendered: int = 0
     sample_contacts: int = 0
+    sections: tuple[str, ...] = ()   # the template variables the campaign's templates read (Renderer.sections)
 
     @property
     def ok(self) -> bool:
@@ -46,14 +47,19 @@ def organisation_of(settings: Settings) -> dict:
 
 
 def check_campaign(settings: Settings, name: str, as_of: date,
-                   con: duckdb.DuckDBPyConnection | None = None) -> CheckReport:
-    """Check a campaign: its files, a fully filled sample contact, then real contacts of its audience."""
+                   con: duckdb.DuckDBPyConnection | None = None, audience_selected: bool = False) -> CheckReport:
+    """Check a campaign: its files, a fully filled sample contact, then real contacts of its audience.
+
+    `audience_selected`: compose_params and compose_audience already hold this campaign's run (compose selects
+    them first); the check samples them as they are."""
     templates = settings.templates.path
     campaign = load_campaign(templates, name)
-    report = CheckReport(campaign.name, errors=template_problems(templates, campaign))
+    envs = environments(templates, campaign)   # compiled once, for the problems and the renderer
+    report = CheckReport(campaign.name, errors=template_problems(templates, campaign, envs))
     if report.errors:
         return report
-    renderer = Renderer(templates, campaign, organisation_of(settings), as_of)
+    renderer = Renderer(templates, campaign, organisation_of(settings), as_of, envs)
+    report.sections = renderer.sections
     for language in campaign.languages:
         for channel in campaign.channels:
             out = renderer.render(sample_row(channel, language))
@@ -68,7 +74,7 @@ def check_campaign(settings: Settings, name: str, as_of: date,
                         report.errors.append(f"{campaign.name}/email.{language}: the {part} part of a marketing "
                                              f"email lacks the unsubscribe link ({{{{ unsubscribe_url }}}})")
     if con is not None and not report.errors:
-        _check_audience(con, settings, campaign, renderer, as_of, report)
+        _check_audience(con, settings, campaign, renderer, as_of, report, audience_selected)
     return report
 
 
@@ -86,10 +92,11 @@ def _content_warnings(campaign: Campaign, channel: str, language: str, out, who:
 
 
 def _check_audience(con, settings: Settings, campaign: Campaign, renderer: Renderer, as_of: date,
-                    report: CheckReport) -> None:
+                    report: CheckReport, audience_selected: bool = False) -> None:
     """Render every channel and language for a sample of the real audience (per-contact failures warn)."""
-    put_params(con, settings, campaign, as_of)
-    select_audience(con, campaign, as_of)
+    if not audience_selected:
+        put_params(con, settings, campaign, as_of)
+        select_audience(con, campaign, as_of)
     sample = con.execute(f"SELECT contact_id, trigger_ref, audience_segment FROM compose_audience "
                          f"ORDER BY contact_id, trigger_ref LIMIT {SAMPLE_SIZE}").fetchall()
     report.sample_contacts = len({row[0] for row in sample})

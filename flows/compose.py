@@ -14,6 +14,7 @@ from legatura.flows.config import Settings, load_settings
 from legatura.flows.letter_pages import letters_folder, write_letter_batch
 from legatura.flows.render_pool import RESULT_SCHEMA, default_workers, render_chunks, render_pool
 from legatura.transforms.campaigns import load_campaign
+from legatura.transforms.context import row_columns
 from legatura.warehouse.db import open_for_write
 from prefect import flow
 
@@ -65,23 +66,22 @@ def compose_campaign(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
     workers = default_workers(settings.compose.render_workers) if workers is None else workers
     organisation = organisation_of(settings)
     # the audience's size says whether to render on several processes; they start now, importing and
-    # compiling while the campaign is checked and the SQL runs (check_campaign selects its own sample)
-    put_params(con, settings, campaign, as_of, now)
-    expected = select_audience(con, campaign, as_of)
-    with render_pool(templates, campaign, organisation, as_of, workers, expected) as pool, \
+    # compiling while the campaign is checked (on a sample of this audience) and the SQL decides
+    run_at = put_params(con, settings, campaign, as_of, now)
+    audience = select_audience(con, campaign, as_of)
+    with render_pool(templates, campaign, organisation, as_of, workers, audience) as pool, \
             _Threads(con, 1 if pool is not None else None) as threads:
-        report = check_campaign(settings, name, as_of, con)
+        clock.lap("audience")
+        report = check_campaign(settings, name, as_of, con, audience_selected=True)
         if not report.ok:
             raise CampaignCheckFailed(f"campaign {name} failed its check, nothing queued: " + "; ".join(report.errors))
-        summary = ComposeSummary(name, as_of, dry_run, warnings=list(dict.fromkeys(report.warnings))[:10],
-                                 phases=clock.phases)
+        summary = ComposeSummary(name, as_of, dry_run, audience=audience,
+                                 warnings=list(dict.fromkeys(report.warnings))[:10], phases=clock.phases)
         clock.lap("check")
-        run_at = put_params(con, settings, campaign, as_of, now)
-        summary.audience = select_audience(con, campaign, as_of)
-        clock.lap("audience")
+        columns = row_columns(report.sections)   # only what the campaign's templates read
         # on several processes, a first part of the audience renders while the SQL decides the rest
         rendering = [render_chunks(rows, templates, campaign, organisation, as_of, pool)
-                     for rows in decide_in_parts(con, FIRST_SHARE if pool is not None else None)]
+                     for rows in decide_in_parts(con, FIRST_SHARE if pool is not None else None, columns)]
         queued = con.execute("SELECT count(*) FROM compose_decisions WHERE status = 'queued'").fetchall()[0][0]
         clock.lap("decide")
         batch = None
@@ -139,7 +139,7 @@ def _queue(con, writer: OutboxWriter, rendered_chunks, queued: int, summary: Com
     if not writer.dry_run:
         con.execute("BEGIN TRANSACTION")
     try:
-        writer.write_suppressed(pl.DataFrame(schema=RESULT_SCHEMA).to_arrow(compat_level=pl.CompatLevel.oldest()))
+        writer.write_suppressed(RESULT_SCHEMA.empty_table())
         pending: list = []
         for rendered in rendered_chunks:
             clock.lap("render")

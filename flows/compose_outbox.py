@@ -151,15 +151,17 @@ def decide(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT count(*) FROM compose_decisions WHERE status = 'queued'").fetchall()[0][0]
 
 
-def decide_in_parts(con: duckdb.DuckDBPyConnection, first_share: float | None) -> Iterator[pl.DataFrame]:
+def decide_in_parts(con: duckdb.DuckDBPyConnection, first_share: float | None,
+                    columns: list[str] | None = None) -> Iterator[pa.Table]:
     """Decide and gather the context of the audience in parts (lowest contact ids first), yielding each part's
-    context rows as soon as it has them: rendering the first part covers the SQL of the rest.
+    context rows (`columns` of them, else all) as soon as it has them: rendering the first part covers the SQL
+    of the rest.
 
     Each part numbers its decisions from the last part's; once every part is taken, compose_decisions holds
     them all, numbered as one run over the whole audience would (order by contact_id, trigger_ref)."""
     if first_share is None:
         decide(con)
-        yield context_rows(con)
+        yield context_table(con, columns)
         return
     con.execute("CREATE OR REPLACE TEMP TABLE compose_audience_run AS SELECT * FROM compose_audience")
     cut = con.execute("SELECT quantile_disc(contact_id, ?) FROM compose_audience_run", [first_share]).fetchall()[0][0]
@@ -170,7 +172,7 @@ def decide_in_parts(con: duckdb.DuckDBPyConnection, first_share: float | None) -
         decide(con)
         made = "INSERT INTO compose_decisions_run" if offset else "CREATE OR REPLACE TEMP TABLE compose_decisions_run AS"
         con.execute(f"{made} SELECT * REPLACE (decision_no + ? AS decision_no) FROM compose_decisions", [offset])
-        rows = context_rows(con).with_columns(pl.col("decision_no") + offset)
+        rows = context_table(con, columns, offset)
         offset += con.execute("SELECT count(*) FROM compose_decisions").fetchall()[0][0]
         yield rows
     con.execute("CREATE OR REPLACE TEMP TABLE compose_audience AS SELECT * FROM compose_audience_run")
@@ -182,6 +184,21 @@ def decide_in_parts(con: duckdb.DuckDBPyConnection, first_share: float | None) -
 def context_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One flat row per queued decision with every template variable (warehouse/compose/context.sql)."""
     return query_frame(con, (COMPOSE_SQL / "context.sql").read_text(encoding="utf-8"))
+
+
+def context_table(con: duckdb.DuckDBPyConnection, columns: list[str] | None = None, offset: int = 0) -> pa.Table:
+    """context_rows as an Arrow table, only `columns` (else all), decision_no moved on by `offset`."""
+    names = columns or [d[0] for d in con.sql(f"SELECT * FROM ({_context_sql()}) LIMIT 0").description]
+    picked = ", ".join(f"decision_no + {int(offset)} AS decision_no" if n == "decision_no" else _ident(n) for n in names)
+    return con.sql(f"SELECT {picked} FROM ({_context_sql()}) ORDER BY decision_no").to_arrow_table()
+
+
+def _context_sql() -> str:
+    return (COMPOSE_SQL / "context.sql").read_text(encoding="utf-8").strip().rstrip(";")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import multiprocessing
 import os
 import shutil
@@ -16,41 +15,13 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import polars as pl
 import pyarrow as pa
+from legatura.flows import render_worker
+from legatura.flows.render_worker import RESULT_SCHEMA, render_table
 from legatura.transforms.campaigns import Campaign
-from legatura.transforms.context import sample_row
-from legatura.transforms.render import Renderer, render_columns
+from legatura.transforms.render import Renderer
 
-RESULT_SCHEMA = {"decision_no": pl.Int64, "subject": pl.String, "body_text": pl.String, "body_html": pl.String,
-                 "sms_segments": pl.Int32, "reason": pl.String, "error": pl.String}
 CHUNK = 1000
-_worker: Renderer | None = None   # this worker process's renderer (set once by _start)
-_failed: BaseException | None = None   # why it could not be built: raised on the first chunk, not in a respawn loop
-_folder: str | None = None   # where this worker leaves its rendered chunks (the pool's private temporary folder)
-_done = itertools.count()
-
-
-def _start(templates: str, campaign: Campaign, organisation: dict, as_of: date, folder: str) -> None:
-    """Build the renderer and render the sample contact once: Babel loads its locale data before the first chunk."""
-    global _worker, _failed, _folder
-    _folder = folder
-    try:
-        _worker = Renderer(Path(templates), campaign, organisation, as_of)
-        for language in campaign.languages:
-            for channel in campaign.channels:
-                _worker.render(sample_row(channel, language))
-    except Exception as exc:   # the parent's check reports a broken campaign; the pool must not respawn forever
-        _failed = exc
-
-
-def _render(chunk: bytes) -> str:
-    """Render one chunk; its messages go to a file the parent maps (hundreds of MB of HTML stay out of the pipe)."""
-    if _failed is not None:
-        raise _failed
-    path = os.path.join(_folder, f"{os.getpid()}-{next(_done)}.arrow")
-    render_frame(_worker, pl.read_ipc(io.BytesIO(chunk))).write_ipc(path, compat_level=pl.CompatLevel.oldest())
-    return path
 
 
 def _taken(path: str) -> pa.Table:
@@ -60,20 +31,12 @@ def _taken(path: str) -> pa.Table:
     return table
 
 
-def _ipc(frame: pl.DataFrame) -> bytes:
-    """A frame as Arrow IPC bytes with plain (not view) strings: a slice of a large frame carries only its rows."""
+def _ipc(table: pa.Table) -> bytes:
+    """A table (a slice of a part's context rows) as Arrow IPC bytes: only the slice's rows travel."""
     buffer = io.BytesIO()
-    frame.write_ipc(buffer, compat_level=pl.CompatLevel.oldest())
+    with pa.ipc.new_file(buffer, table.schema) as writer:
+        writer.write_table(table)
     return buffer.getvalue()
-
-
-def render_frame(renderer: Renderer, chunk: pl.DataFrame) -> pl.DataFrame:
-    """Render each row of `chunk`; the result keeps decision_no so it joins back to its decision."""
-    names = chunk.columns
-    values = [chunk.get_column(name).to_list() for name in names]   # a list per column: cheaper than iter_rows
-    done = render_columns(renderer, (dict(zip(names, row)) for row in zip(*values)))
-    return pl.DataFrame(dict(zip(RESULT_SCHEMA, (chunk.get_column("decision_no"), *done), strict=True)),
-                        schema=RESULT_SCHEMA)
 
 
 def default_workers(configured: int = 0) -> int:
@@ -93,7 +56,7 @@ def render_pool(templates: Path, campaign: Campaign, organisation: dict, as_of: 
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     sweep_abandoned(Path(shm or tempfile.gettempdir()))
     with tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=shm) as folder, context.Pool(
-            workers, initializer=_start, initargs=(str(templates), campaign, organisation, as_of, folder)) as pool:
+            workers, initializer=render_worker.start, initargs=(str(templates), campaign, organisation, as_of, folder)) as pool:
         yield pool
 
 
@@ -124,19 +87,19 @@ def sweep_abandoned(parent: Path) -> list[Path]:
     return removed
 
 
-def render_chunks(rows: pl.DataFrame, templates: Path, campaign: Campaign, organisation: dict, as_of: date,
+def render_chunks(rows: pa.Table, templates: Path, campaign: Campaign, organisation: dict, as_of: date,
                   pool=None, chunk: int | None = None) -> Iterator[pa.Table]:
     """Rendered chunks of `rows` as Arrow tables (RESULT_SCHEMA), in order: on the pool's processes when there is
     one (their work starts at once, while the caller goes on), else here as they are taken."""
     chunk = chunk or CHUNK
-    chunks = [rows.slice(i, chunk) for i in range(0, rows.height, chunk)]
+    chunks = [rows.slice(i, chunk) for i in range(0, rows.num_rows, chunk)]
     if pool is None or len(chunks) < 2:
         return _render_here(Renderer(templates, campaign, organisation, as_of), chunks)
-    # chunks travel as IPC bytes (a pickled slice would carry its parent frame's whole string buffers), encoded
-    # by the pool's feeder thread as the workers take them
-    return (_taken(path) for path in pool.imap(_render, (_ipc(part) for part in chunks)))
+    # chunks travel as IPC bytes (a pickled slice would carry its parent table's whole buffers), encoded by the
+    # pool's feeder thread as the workers take them
+    return (_taken(path) for path in pool.imap(render_worker.render, (_ipc(part) for part in chunks)))
 
 
-def _render_here(renderer: Renderer, chunks: list[pl.DataFrame]) -> Iterator[pa.Table]:
+def _render_here(renderer: Renderer, chunks: list[pa.Table]) -> Iterator[pa.Table]:
     for part in chunks:
-        yield render_frame(renderer, part).to_arrow(compat_level=pl.CompatLevel.oldest())
+        yield render_table(renderer, part)

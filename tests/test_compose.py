@@ -230,9 +230,9 @@ def test_compose_in_parts_queues_as_one_run(env, monkeypatch):
 
     parts_taken = []
 
-    def counted(con, first_share):
-        for rows in compose_outbox.decide_in_parts(con, first_share):
-            parts_taken.append(rows.height)
+    def counted(con, first_share, columns):
+        for rows in compose_outbox.decide_in_parts(con, first_share, columns):
+            parts_taken.append(rows.num_rows)
             yield rows
     monkeypatch.setattr(compose, "decide_in_parts", counted)
     erased, capped = erase_one_and_cap_one(con)

@@ -20,13 +20,15 @@ def first_name(full_name: str | None) -> str | None:
     return first.title() if first.islower() or first.isupper() else first
 
 
-def salutation(language: str, kind: str, full_name: str | None, liaison: str | None, org: str | None) -> str:
+def salutation(language: str, kind: str, full_name: str | None, liaison: str | None, org: str | None,
+               first: str | None = None) -> str:
+    """`first`: first_name(full_name), when the caller has it already."""
     forms = SALUTATIONS.get(language, SALUTATIONS["en"])
     if kind == "organisation":
         if liaison:
             return forms[2].format(liaison=liaison.strip())
         return forms[3].format(org=(org or full_name or "").strip())
-    first = first_name(full_name)
+    first = first or first_name(full_name)
     return forms[0].format(first=first) if first else forms[1]
 
 
@@ -48,53 +50,87 @@ def _gift(struct: dict | None) -> dict | None:
             "campaign": struct.get("campaign")}
 
 
-def message_context(row: dict, base: dict) -> dict:
-    """The template variables of one message: contact, giving, volunteering, partner, segments, ..."""
-    language = row["language"]
+def _partner(row: dict) -> dict | None:
     partner = row.get("partner")
-    if partner:
-        partner = {**partner, "contributions": _two_sided(partner.get("contributions")),
-                   "responsibilities": _two_sided(partner.get("responsibilities"))}
-    last_shift = row.get("last_shift")
-    statement = row.get("statement")
-    if statement:
-        statement = {**statement, "gifts": [_gift(g) for g in statement.get("gifts") or []]}
+    if not partner:
+        return None
+    return {**partner, "contributions": _two_sided(partner.get("contributions")),
+            "responsibilities": _two_sided(partner.get("responsibilities"))}
+
+
+def _contact(row: dict) -> dict:
+    language, full, kind = row["language"], row.get("full_name"), row.get("kind") or "person"
+    partner = row.get("partner") or {}
+    first = first_name(full)
     postal = row.get("postal_address")
     return {
-        **base,
+        "id": row["contact_id"],
+        "name": full,
+        "first_name": first,
+        "salutation": salutation(language, kind, full, partner.get("liaison"), partner.get("name"), first),
         "language": language,
-        "channel": row["channel"],
-        "contact": {
-            "id": row["contact_id"],
-            "name": row.get("full_name"),
-            "first_name": first_name(row.get("full_name")),
-            "salutation": salutation(language, row.get("kind") or "person", row.get("full_name"),
-                                     (partner or {}).get("liaison"), (partner or {}).get("name")),
-            "language": language,
-            "kind": row.get("kind") or "person",
-            "postal_address": postal.split("\n") if postal else None,
-        },
-        "giving": {
-            "last_gift": _gift(row.get("last_gift")),
-            "gift_count": row.get("gift_count") or 0,
-            "first_gift_date": row.get("first_gift_date"),
-            "total_this_year": row.get("total_this_year") or Decimal("0"),
-            "total": row.get("total_all_time") or Decimal("0"),
-            "base_currency": row.get("base_currency") or "RON",
-        },
-        "volunteering": {
-            "hours_this_year": row.get("hours_this_year") or Decimal("0"),
-            "shift_count": row.get("shift_count") or 0,
-            "last_shift": last_shift or None,
-            "activity": row.get("main_activity"),
-        },
-        "partner": partner or None,
-        "segments": row.get("segments") or [],
-        "gift": _gift(row.get("trigger_gift")),
-        "shift": row.get("trigger_shift") or None,
-        "statement": statement or None,
-        "trigger_ref": row.get("trigger_ref"),
+        "kind": kind,
+        "postal_address": postal.split("\n") if postal else None,
     }
+
+
+def _giving(row: dict) -> dict:
+    return {
+        "last_gift": _gift(row.get("last_gift")),
+        "gift_count": row.get("gift_count") or 0,
+        "first_gift_date": row.get("first_gift_date"),
+        "total_this_year": row.get("total_this_year") or Decimal("0"),
+        "total": row.get("total_all_time") or Decimal("0"),
+        "base_currency": row.get("base_currency") or "RON",
+    }
+
+
+def _volunteering(row: dict) -> dict:
+    return {
+        "hours_this_year": row.get("hours_this_year") or Decimal("0"),
+        "shift_count": row.get("shift_count") or 0,
+        "last_shift": row.get("last_shift") or None,
+        "activity": row.get("main_activity"),
+    }
+
+
+def _statement(row: dict) -> dict | None:
+    statement = row.get("statement")
+    if not statement:
+        return None
+    return {**statement, "gifts": [_gift(g) for g in statement.get("gifts") or []]}
+
+
+# the template variables built from a row, each with the row columns (warehouse/compose/context.sql) it needs
+SECTIONS = {
+    "contact": (_contact, ("full_name", "kind", "postal_address", "partner")),
+    "giving": (_giving, ("last_gift", "gift_count", "first_gift_date", "total_this_year", "total_all_time",
+                         "base_currency")),
+    "volunteering": (_volunteering, ("hours_this_year", "shift_count", "last_shift", "main_activity")),
+    "partner": (_partner, ("partner",)),
+    "segments": (lambda row: row.get("segments") or [], ("segments",)),
+    "gift": (lambda row: _gift(row.get("trigger_gift")), ("trigger_gift",)),
+    "shift": (lambda row: row.get("trigger_shift") or None, ("trigger_shift",)),
+    "statement": (_statement, ("statement",)),
+    "trigger_ref": (lambda row: row.get("trigger_ref"), ("trigger_ref",)),
+}
+ROW_KEYS = ("decision_no", "contact_id", "channel", "language")   # every row has these
+
+
+def row_columns(sections) -> list[str]:
+    """The context row columns that building `sections` (names of SECTIONS) needs."""
+    return list(dict.fromkeys([*ROW_KEYS, *(c for name in sections for c in SECTIONS[name][1])]))
+
+
+def message_context(row: dict, base: dict, sections=tuple(SECTIONS)) -> dict:
+    """The template variables of one message: contact, giving, volunteering, partner, segments, ...
+
+    Only `sections` are built (by default all): a campaign whose templates never read `volunteering` does
+    not pay for it."""
+    ctx = {**base, "language": row["language"], "channel": row["channel"]}
+    for name in sections:
+        ctx[name] = SECTIONS[name][0](row)
+    return ctx
 
 
 def sample_row(channel: str, language: str) -> dict:

@@ -18,10 +18,10 @@ import css_inline
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, nodes
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, meta, nodes
 from legatura.transforms import sms
 from legatura.transforms.campaigns import Campaign
-from legatura.transforms.context import message_context
+from legatura.transforms.context import SECTIONS, message_context
 
 EMAIL_CSS = "_layouts/email.css"
 UNSUBSCRIBE_MARKER = "%%UNSUBSCRIBE_URL%%"   # the sender replaces it with the signed link at send time
@@ -131,6 +131,43 @@ def environment(templates: Path, language: str) -> Environment:
     return env
 
 
+def variables_read(env: Environment, names, sources=()) -> set[str] | None:
+    """The top-level variables the templates `names` and the template texts `sources` (subject lines) read,
+    with every template they extend, include or import; None when one names another only at run time."""
+    todo = [env.parse(text) for text in sources]
+    seen: set[str] = set()
+    found: set[str] = set()
+    pending = list(names)
+    while pending or todo:
+        while pending:
+            name = pending.pop()
+            if name not in seen:
+                seen.add(name)
+                # the file as written (the CSS inlined on load changes no expression)
+                todo.append(env.parse(FileSystemLoader.get_source(env.loader, env, name)[0]))
+        tree = todo.pop()
+        found |= meta.find_undeclared_variables(tree)
+        for referenced in meta.find_referenced_templates(tree):
+            if referenced is None:
+                return None
+            pending.append(referenced)
+    return found
+
+
+def campaign_sections(templates: Path, campaign: Campaign, envs: dict | None = None) -> tuple[str, ...]:
+    """The template variables of transforms/context.py's SECTIONS that some template of the campaign reads,
+    in any language: only those are gathered and built per message (all of them if a template is dynamic)."""
+    read: set[str] = set()
+    for lang in campaign.languages:
+        env = (envs or {}).get(lang) or environment(templates, lang)
+        names = [n for channel in campaign.channels for n in campaign.template_names(channel, lang)]
+        got = variables_read(env, names, [campaign.subject[lang]] if lang in campaign.subject else [])
+        if got is None:
+            return tuple(SECTIONS)
+        read |= got
+    return tuple(name for name in SECTIONS if name in read)
+
+
 # what a memoised template may hold besides the variables it reads: no call, loop, assignment or import
 _PLAIN = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Const, nodes.Name, nodes.Getattr, nodes.Getitem,
           nodes.Filter, nodes.Test, nodes.CondExpr, nodes.And, nodes.Or, nodes.Not, nodes.Compare, nodes.Operand,
@@ -225,20 +262,23 @@ def _where(exc: BaseException) -> str:
 class Renderer:
     """Compiled templates of one campaign in every language; renders flat rows into messages."""
 
-    def __init__(self, templates: Path, campaign: Campaign, organisation: dict, as_of: date):
+    def __init__(self, templates: Path, campaign: Campaign, organisation: dict, as_of: date,
+                 envs: dict[str, Environment] | None = None):
         self.campaign = campaign
         self.base = {"organisation": organisation, "unsubscribe_url": UNSUBSCRIBE_MARKER,
                      "is_marketing": campaign.is_marketing, "as_of": as_of, "campaign": campaign.name}
-        self.envs = {lang: environment(templates, lang) for lang in campaign.languages}
+        # `envs` (one per language, from `environments`) keeps the templates template_problems compiled
+        self.envs = envs or environments(templates, campaign)
         self.subjects = {lang: MemoisedTemplate(self.envs[lang], campaign.subject[lang])
                          for lang in campaign.languages if lang in campaign.subject}
         self.templates = {}
         for lang, env in self.envs.items():
             for channel in campaign.channels:
                 self.templates[(channel, lang)] = [env.get_template(n) for n in campaign.template_names(channel, lang)]
+        self.sections = campaign_sections(templates, campaign, self.envs)
 
     def context(self, row: dict) -> dict:
-        return message_context(row, self.base)
+        return message_context(row, self.base, self.sections)
 
     def render(self, row: dict) -> Rendered:
         """Render `row` (with `channel` and `language` decided) into its message; failures are per message."""
@@ -284,13 +324,13 @@ def render_columns(renderer: Renderer, rows: Iterable[dict]) -> tuple[list, list
     Emails, most of any campaign, render inline; a row that fails, and every other channel, goes through
     `render`, which names the template and line of the failure."""
     subjects, texts, htmls, segments, reasons, errors = columns = ([], [], [], [], [], [])
-    base, subject_of, context = renderer.base, renderer.subjects, message_context
+    base, subject_of, context, sections = renderer.base, renderer.subjects, message_context, renderer.sections
     email = {lang: pair for (channel, lang), pair in renderer.templates.items() if channel == "email"}
     for row in rows:
         pair = email.get(row["language"]) if row["channel"] == "email" else None
         if pair is not None:
             try:
-                ctx = context(row, base)
+                ctx = context(row, base, sections)
                 subject = " ".join(subject_of[row["language"]].render(ctx).split())
                 html = pair[0].render(ctx)
                 text = pair[1].render(ctx).strip() + "\n"
@@ -314,11 +354,17 @@ def render_columns(renderer: Renderer, rows: Iterable[dict]) -> tuple[list, list
     return columns
 
 
-def template_problems(templates: Path, campaign: Campaign) -> list[str]:
+def environments(templates: Path, campaign: Campaign) -> dict[str, Environment]:
+    """A Jinja2 environment per language of the campaign (each compiles a template once, on first use)."""
+    return {lang: environment(templates, lang) for lang in campaign.languages}
+
+
+def template_problems(templates: Path, campaign: Campaign, envs: dict[str, Environment] | None = None) -> list[str]:
     """Missing or unparsable template files of a campaign (file and line), before anything renders."""
     problems = []
+    envs = envs or environments(templates, campaign)
     for lang in campaign.languages:
-        env = environment(templates, lang)
+        env = envs[lang]
         for channel in campaign.channels:
             for name in campaign.template_names(channel, lang):
                 try:
