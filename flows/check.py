@@ -28,7 +28,6 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)   # some contacts' messages will be suppressed
     rendered: int = 0
     sample_contacts: int = 0
-    sections: tuple[str, ...] = ()   # the template variables the campaign's templates read (Renderer.sections)
 
     @property
     def ok(self) -> bool:
@@ -47,11 +46,8 @@ def organisation_of(settings: Settings) -> dict:
 
 
 def check_campaign(settings: Settings, name: str, as_of: date,
-                   con: duckdb.DuckDBPyConnection | None = None, audience_selected: bool = False) -> CheckReport:
-    """Check a campaign: its files, a fully filled sample contact, then real contacts of its audience.
-
-    `audience_selected`: compose_params and compose_audience already hold this campaign's run (compose selects
-    them first); the check samples them as they are."""
+                   con: duckdb.DuckDBPyConnection | None = None) -> CheckReport:
+    """Check a campaign: its files, a fully filled sample contact, then real contacts of its audience."""
     templates = settings.templates.path
     campaign = load_campaign(templates, name)
     envs = environments(templates, campaign)   # compiled once, for the problems and the renderer
@@ -59,7 +55,6 @@ def check_campaign(settings: Settings, name: str, as_of: date,
     if report.errors:
         return report
     renderer = Renderer(templates, campaign, organisation_of(settings), as_of, envs)
-    report.sections = renderer.sections
     for language in campaign.languages:
         for channel in campaign.channels:
             out = renderer.render(sample_row(channel, language))
@@ -74,7 +69,7 @@ def check_campaign(settings: Settings, name: str, as_of: date,
                         report.errors.append(f"{campaign.name}/email.{language}: the {part} part of a marketing "
                                              f"email lacks the unsubscribe link ({{{{ unsubscribe_url }}}})")
     if con is not None and not report.errors:
-        _check_audience(con, settings, campaign, renderer, as_of, report, audience_selected)
+        _check_audience(con, settings, campaign, renderer, as_of, report)
     return report
 
 
@@ -92,11 +87,10 @@ def _content_warnings(campaign: Campaign, channel: str, language: str, out, who:
 
 
 def _check_audience(con, settings: Settings, campaign: Campaign, renderer: Renderer, as_of: date,
-                    report: CheckReport, audience_selected: bool = False) -> None:
+                    report: CheckReport) -> None:
     """Render every channel and language for a sample of the real audience (per-contact failures warn)."""
-    if not audience_selected:
-        put_params(con, settings, campaign, as_of)
-        select_audience(con, campaign, as_of)
+    put_params(con, settings, campaign, as_of)
+    select_audience(con, campaign, as_of)
     sample = con.execute(f"SELECT contact_id, trigger_ref, audience_segment FROM compose_audience "
                          f"ORDER BY contact_id, trigger_ref LIMIT {SAMPLE_SIZE}").fetchall()
     report.sample_contacts = len({row[0] for row in sample})

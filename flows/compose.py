@@ -1,6 +1,9 @@
 """`legatura compose CAMPAIGN`: check, select the audience, decide, render on every core, queue in one transaction."""
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import gc
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ from legatura.flows.letter_pages import letters_folder, write_letter_batch
 from legatura.flows.render_pool import RESULT_SCHEMA, default_workers, render_chunks, render_pool
 from legatura.transforms.campaigns import load_campaign
 from legatura.transforms.context import row_columns
+from legatura.transforms.render import campaign_sections
 from legatura.warehouse.db import open_for_write
 from prefect import flow
 
@@ -59,6 +63,24 @@ def compose_campaign(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
                      dry_run: bool = False, workers: int | None = None, now: datetime | None = None
                      ) -> ComposeSummary:
     """Queue one campaign's messages (or, dry, count them); every audience member ends with exactly one row."""
+    with _gc_frozen():
+        return _compose(con, settings, name, as_of, dry_run, workers, now)
+
+
+@contextlib.contextmanager
+def _gc_frozen():
+    """The objects alive when compose starts (every imported module: Prefect's, Polars', ...) are left out of
+    the garbage collector's passes until it ends: nothing of them becomes garbage meanwhile, and each full
+    pass over them costs a tenth of a second in a process that imported Prefect."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _compose(con: duckdb.DuckDBPyConnection, settings: Settings, name: str, as_of: date, dry_run: bool,
+             workers: int | None, now: datetime | None) -> ComposeSummary:
     started = time.perf_counter()
     templates = settings.templates.path
     campaign = load_campaign(templates, name)
@@ -66,24 +88,27 @@ def compose_campaign(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
     workers = default_workers(settings.compose.render_workers) if workers is None else workers
     organisation = organisation_of(settings)
     # the audience's size says whether to render on several processes; they start now, importing and
-    # compiling while the campaign is checked (on a sample of this audience) and the SQL decides
+    # compiling while the campaign is checked (on a sample of this audience, on its own connection and
+    # thread) and the SQL decides; nothing is written before the check passes
     run_at = put_params(con, settings, campaign, as_of, now)
     audience = select_audience(con, campaign, as_of)
     with render_pool(templates, campaign, organisation, as_of, workers, audience) as pool, \
-            _Threads(con, 1 if pool is not None else None) as threads:
+            _Threads(con, 1 if pool is not None else None) as threads, \
+            concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="legatura-check") as checker:
+        checking = checker.submit(_check, settings, name, as_of, con.cursor())
         clock.lap("audience")
-        report = check_campaign(settings, name, as_of, con, audience_selected=True)
-        if not report.ok:
-            raise CampaignCheckFailed(f"campaign {name} failed its check, nothing queued: " + "; ".join(report.errors))
-        summary = ComposeSummary(name, as_of, dry_run, audience=audience,
-                                 warnings=list(dict.fromkeys(report.warnings))[:10], phases=clock.phases)
-        clock.lap("check")
-        columns = row_columns(report.sections)   # only what the campaign's templates read
+        columns = row_columns(campaign_sections(templates, campaign))   # only what the templates read
         # on several processes, a first part of the audience renders while the SQL decides the rest
         rendering = [render_chunks(rows, templates, campaign, organisation, as_of, pool)
                      for rows in decide_in_parts(con, FIRST_SHARE if pool is not None else None, columns)]
         queued = con.execute("SELECT count(*) FROM compose_decisions WHERE status = 'queued'").fetchall()[0][0]
         clock.lap("decide")
+        report = checking.result()
+        if not report.ok:
+            raise CampaignCheckFailed(f"campaign {name} failed its check, nothing queued: " + "; ".join(report.errors))
+        summary = ComposeSummary(name, as_of, dry_run, audience=audience,
+                                 warnings=list(dict.fromkeys(report.warnings))[:10], phases=clock.phases)
+        clock.lap("check")
         batch = None
         if "letter" in campaign.channels:
             batch = f"{name}@{as_of.isoformat()}" if not campaign.trigger else f"{name}@{run_at:%Y-%m-%dT%H%M%S}"
@@ -95,6 +120,14 @@ def compose_campaign(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
                                                       settings.organisation.language))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _check(settings: Settings, name: str, as_of: date, cursor: duckdb.DuckDBPyConnection):
+    """`legatura check` on its own connection (its temporary tables are its own), then closed."""
+    try:
+        return check_campaign(settings, name, as_of, cursor)
+    finally:
+        cursor.close()
 
 
 class _Threads:

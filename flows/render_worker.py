@@ -5,6 +5,7 @@ DuckDB, no Prefect. It is ready about 0.3 s after it starts, before the parent h
 """
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import os
@@ -40,6 +41,7 @@ def start(templates: str, campaign: Campaign, organisation: dict, as_of: date, f
                 _worker.render(sample_row(channel, language))
     except Exception as exc:   # the parent's check reports a broken campaign; the pool must not respawn forever
         _failed = exc
+    gc.freeze()   # the modules and the renderer stay: the collector's passes skip them
 
 
 def render(chunk: bytes) -> str:
