@@ -19,7 +19,7 @@ import pyarrow as pa
 from legatura.flows import render_worker
 from legatura.flows.render_worker import RESULT_SCHEMA, render_table
 from legatura.transforms.campaigns import Campaign
-from legatura.transforms.render import Renderer
+from legatura.transforms.render import CampaignSpec, Renderer
 
 CHUNK = 1000
 
@@ -56,7 +56,8 @@ def render_pool(templates: Path, campaign: Campaign, organisation: dict, as_of: 
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     sweep_abandoned(Path(shm or tempfile.gettempdir()))
     with tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=shm) as folder, context.Pool(
-            workers, initializer=render_worker.start, initargs=(str(templates), campaign, organisation, as_of, folder)) as pool:
+            workers, initializer=render_worker.start,
+            initargs=(str(templates), CampaignSpec.of(campaign), organisation, as_of, folder)) as pool:
         yield pool
 
 

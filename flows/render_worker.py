@@ -1,7 +1,7 @@
 """What a render process runs: chunks of context rows (Arrow IPC) in, rendered messages (Arrow IPC files) out.
 
 A render process imports this module, the renderer and pyarrow, and nothing else of size: no Polars, no
-DuckDB, no Prefect. It is ready about 0.3 s after it starts, before the parent has the first chunk.
+DuckDB, no Prefect, no pydantic (the campaign comes as a CampaignSpec). It is ready about 0.3 s after it starts, before the parent has the first chunk.
 """
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc
-from legatura.transforms.campaigns import Campaign
 from legatura.transforms.context import sample_row
-from legatura.transforms.render import Renderer, render_columns
+from legatura.transforms.render import CampaignSpec, Renderer, render_columns
 
 # what rendering gives per queued decision; decision_no joins it back to the decision
 RESULT_SCHEMA = pa.schema([("decision_no", pa.int64()), ("subject", pa.large_string()),
@@ -30,7 +29,7 @@ _folder: str | None = None   # where this process leaves its rendered chunks (th
 _done = itertools.count()
 
 
-def start(templates: str, campaign: Campaign, organisation: dict, as_of: date, folder: str) -> None:
+def start(templates: str, campaign: CampaignSpec, organisation: dict, as_of: date, folder: str) -> None:
     """Build the renderer and render the sample contact once: Babel loads its locale data before the first chunk."""
     global _worker, _failed, _folder
     _folder = folder

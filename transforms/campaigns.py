@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from legatura.transforms.errors import LegaturaError
+from legatura.transforms.template_files import template_names
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CHANNELS = ("email", "sms", "letter")
@@ -105,11 +106,7 @@ class Campaign(BaseModel):
 
     def template_names(self, channel: str, language: str) -> list[str]:
         """The template files (relative to the templates folder) a message on this channel needs."""
-        if channel == "email":
-            return [f"{self.name}/email.{language}.html.j2", f"{self.name}/email.{language}.txt.j2"]
-        if channel == "sms":
-            return [f"{self.name}/sms.{language}.j2"]
-        return [f"{self.name}/letter.{language}.html.j2"]
+        return template_names(self.name, channel, language)
 
 
 def campaign_names(templates: Path) -> list[str]:
