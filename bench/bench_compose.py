@@ -1,6 +1,6 @@
 """Bench: compose a marketing email campaign for 100,000 contacts, against the bare Jinja2 ceiling.
 
-Run: python bench/bench_compose.py [--contacts N] [--workers N]
+Run: python bench/bench_compose.py [--contacts N] [--workers N] [--runs N]
 End to end: audience SQL, consent per address and the frequency cap, channel/language/send time, context,
 render text + HTML (CSS inlined once per template file) on every core, outbox write in one transaction.
 Ceiling, same run: the same templates rendered (HTML + text) from prebuilt contexts on the same cores.
@@ -145,7 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=0, help="render processes (0: one per core)")
-    parser.add_argument("--runs", type=int, default=1, help="composes of the same warehouse, each held against "
+    parser.add_argument("--runs", type=int, default=3, help="composes of the same warehouse, each held against "
                         "its own ceiling; the median ratio is the figure (a shared host's speed drifts)")
     parser.add_argument("--dry-run", action="store_true", help="render everything, write nothing (the write's share)")
     args = parser.parse_args()

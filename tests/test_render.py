@@ -152,3 +152,20 @@ def test_render_columns_gives_what_render_gives_row_by_row():
         tuple(getattr(out, f) for f in fields) for out in one_by_one]
     assert [out.reason for out in one_by_one] == [None, None, "template_error", None, None, None]
     assert "contact 3" in columns[5][2] and columns[3][3] == sms.segments(columns[1][3])
+
+
+def test_only_the_variables_the_templates_read_are_built(tmp_path):
+    """A section read through extends and include is built; a template naming another at run time gets all."""
+    from legatura.transforms.context import SECTIONS, message_context, sample_row
+    from legatura.transforms.render import variables_read
+
+    (tmp_path / "child.j2").write_text('{% extends "base.j2" %}{% block body %}{{ contact.name }}{% endblock %}')
+    (tmp_path / "base.j2").write_text('{% block body %}{% endblock %}{% include "part.j2" %}')
+    (tmp_path / "part.j2").write_text("{% set h = volunteering.hours_this_year %}{{ h }}")
+    (tmp_path / "dynamic.j2").write_text("{% include which %}")
+    env = environment(tmp_path, "ro")
+    read = variables_read(env, ["child.j2"], ["{{ giving.total }}"])
+    assert {"contact", "volunteering", "giving"} <= read and not read & {"partner", "statement", "shift"}
+    assert variables_read(env, ["dynamic.j2"]) is None
+    built = message_context(sample_row("email", "ro"), {}, ("contact", "volunteering"))
+    assert "volunteering" in built and "contact" in built and not set(built) & (set(SECTIONS) - {"contact", "volunteering"})
