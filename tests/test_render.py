@@ -169,3 +169,16 @@ def test_only_the_variables_the_templates_read_are_built(tmp_path):
     assert variables_read(env, ["dynamic.j2"]) is None
     built = message_context(sample_row("email", "ro"), {}, ("contact", "volunteering"))
     assert "volunteering" in built and "contact" in built and not set(built) & (set(SECTIONS) - {"contact", "volunteering"})
+
+
+def test_a_missing_include_builds_every_variable_and_fails_the_message_not_the_renderer(tmp_path):
+    from legatura.transforms.context import SECTIONS, sample_row
+    from legatura.transforms.render import CampaignSpec, Renderer, campaign_sections
+
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "email.ro.html.j2").write_text('<p>{{ contact.name }}</p>{% include "gone.j2" %}')
+    (tmp_path / "c" / "email.ro.txt.j2").write_text("{{ contact.name }}")
+    spec = CampaignSpec("c", ("ro",), ("email",), {"ro": "Salut"}, False, False, 2)
+    assert campaign_sections(tmp_path, spec) == tuple(SECTIONS)
+    out = Renderer(tmp_path, spec, {"name": "A"}, date(2026, 11, 30)).render(sample_row("email", "ro"))
+    assert out.reason == "template_error" and "gone.j2" in out.error

@@ -165,7 +165,10 @@ def campaign_sections(templates: Path, campaign: Campaign | CampaignSpec, envs: 
     for lang in campaign.languages:
         env = (envs or {}).get(lang) or environment(templates, lang)
         names = [n for channel in campaign.channels for n in campaign.template_names(channel, lang)]
-        got = variables_read(env, names, [campaign.subject[lang]] if lang in campaign.subject else [])
+        try:
+            got = variables_read(env, names, [campaign.subject[lang]] if lang in campaign.subject else [])
+        except (TemplateError, OSError):   # a missing or broken file: the check and the render say which
+            got = None
         if got is None:
             return tuple(SECTIONS)
         read |= got
