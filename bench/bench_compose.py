@@ -19,6 +19,10 @@ import tempfile
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from legatura.flows.config import Settings
 
 # nothing of legatura at module level: spawned render processes import this file again, and should pay
 # for no more than the `legatura` command's would (which imports only what rendering needs)

@@ -15,7 +15,8 @@ from legatura.flows.check import CampaignCheckFailed, check_campaign, organisati
 from legatura.flows.compose_outbox import OutboxWriter, decide_in_parts, outcomes, put_params, select_audience
 from legatura.flows.config import Settings, load_settings
 from legatura.flows.letter_pages import letters_folder, write_letter_batch
-from legatura.flows.render_pool import RESULT_SCHEMA, default_workers, render_chunks, render_pool
+from legatura.flows.render_pool import default_workers, render_chunks, render_pool
+from legatura.flows.render_worker import RESULT_SCHEMA
 from legatura.transforms.campaigns import load_campaign
 from legatura.transforms.context import row_columns
 from legatura.transforms.render import campaign_sections
@@ -167,8 +168,9 @@ class _Clock:
 
 
 def _queue(con, writer: OutboxWriter, rendered_chunks, queued: int, summary: ComposeSummary,
-           clock: _Clock, rendered_all=lambda: None) -> None:
-    """Write the suppressed rows, then the rendered chunks as they arrive, in one transaction."""
+           clock: _Clock, rendered_all) -> None:
+    """Write the suppressed rows, then the rendered chunks as they arrive, in one transaction; `rendered_all()`
+    is called once the last chunk is in."""
     if not writer.dry_run:
         con.execute("BEGIN TRANSACTION")
     try:

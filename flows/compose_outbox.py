@@ -183,18 +183,16 @@ def decide_in_parts(con: duckdb.DuckDBPyConnection, first_share: float | None,
 
 def context_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One flat row per queued decision with every template variable (warehouse/compose/context.sql)."""
-    return query_frame(con, (COMPOSE_SQL / "context.sql").read_text(encoding="utf-8"))
+    return pl.from_arrow(context_table(con))
 
 
 def context_table(con: duckdb.DuckDBPyConnection, columns: list[str] | None = None, offset: int = 0) -> pa.Table:
     """context_rows as an Arrow table, only `columns` (else all), decision_no moved on by `offset`."""
-    names = columns or [d[0] for d in con.sql(f"SELECT * FROM ({_context_sql()}) LIMIT 0").description]
-    picked = ", ".join(f"decision_no + {int(offset)} AS decision_no" if n == "decision_no" else _ident(n) for n in names)
-    return con.sql(f"SELECT {picked} FROM ({_context_sql()}) ORDER BY decision_no").to_arrow_table()
-
-
-def _context_sql() -> str:
-    return (COMPOSE_SQL / "context.sql").read_text(encoding="utf-8").strip().rstrip(";")
+    moved = f"decision_no + {int(offset)} AS decision_no"
+    picked = ", ".join(moved if n == "decision_no" else _ident(n) for n in columns) if columns else \
+        f"* REPLACE ({moved})"
+    sql = (COMPOSE_SQL / "context.sql").read_text(encoding="utf-8").strip().rstrip(";")
+    return con.sql(f"SELECT {picked} FROM ({sql}) ORDER BY decision_no").to_arrow_table()
 
 
 def _ident(name: str) -> str:

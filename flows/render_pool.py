@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pyarrow as pa
 from legatura.flows import render_worker
-from legatura.flows.render_worker import RESULT_SCHEMA, render_table
+from legatura.flows.processes import pid_alive
+from legatura.flows.render_worker import render_table
 from legatura.transforms.campaigns import Campaign
 from legatura.transforms.render import CampaignSpec, Renderer
 
@@ -76,13 +77,8 @@ def sweep_abandoned(parent: Path) -> list[Path]:
             continue
         if not pid.isdigit() or owner.st_uid != os.getuid() or not folder.is_dir() or folder.is_symlink():
             continue
-        try:
-            os.kill(int(pid), 0)
+        if pid_alive(int(pid)):
             continue   # its compose still runs
-        except ProcessLookupError:
-            pass
-        except OSError:
-            continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed

@@ -20,6 +20,8 @@ from legatura.flows.watch import LandingWatcher
 from legatura.transforms.text import completed_records, read_export, shown_name
 from legatura.warehouse import db
 
+from tests.waiting import eventually
+
 STRIPE = "stripe/unified_payments_2026-11-12.csv"
 SECRET = b"SECRET-7f3a: the payroll of the association, not an export\n" * 200
 
@@ -271,7 +273,7 @@ def test_watcher_waits_for_the_final_newline_up_to_complete_wait(settings, forma
 @pytest.mark.prefect
 def test_watch_takes_a_cut_export_after_the_wait_and_the_rest_resolves_it(configure, config, formats, prefect_api):
     """Finding 3 end to end: a copy pauses mid-row for longer than stable_seconds, then resumes."""
-    from test_watch import wait_for, watch_in_thread
+    from test_watch import watch_in_thread
 
     settings = configure(landing={"complete_wait_seconds": 1.5})
     complete, cut, _ = stripe_exports(formats)
@@ -281,13 +283,13 @@ def test_watch_takes_a_cut_export_after_the_wait_and_the_rest_resolves_it(config
     written = time.monotonic()
     batches, stop, thread = watch_in_thread(settings, prefect_api, config)
     try:
-        wait_for(lambda: len(batches) >= 1)
+        assert eventually(lambda: len(batches) >= 1)
         assert time.monotonic() - written >= 1.5                 # not taken before complete_wait_seconds
         [first] = batches[0].result.files
         assert (first.rows_read, first.rows_ingested, first.rows_quarantined) == (12, 8, 4)
         with landed.open("ab") as handle:                         # the writer resumes
             handle.write(complete[len(cut):])
-        wait_for(lambda: len(batches) >= 2)
+        assert eventually(lambda: len(batches) >= 2)
     finally:
         stop.set()
         thread.join(30)
@@ -350,13 +352,6 @@ def start_watch(tmp_path: Path, api_url: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def wait_until(condition, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def ledger(tmp_path: Path) -> list[tuple]:
     con = db.connect(tmp_path / "warehouse" / "legatura.duckdb", read_only=True)
     try:
@@ -373,8 +368,8 @@ def test_watch_stops_cleanly_on_a_signal(sig, status, tmp_path, formats, prefect
     copy_sample(formats / STRIPE, inbox, "first.csv")
     watcher = start_watch(tmp_path, prefect_api)
     try:
-        wait_until(lambda: (tmp_path / "warehouse" / "analytics.duckdb").exists())
-        wait_until(lambda: len(ledger(tmp_path)) == 1)
+        assert eventually(lambda: (tmp_path / "warehouse" / "analytics.duckdb").exists())
+        assert eventually(lambda: len(ledger(tmp_path)) == 1)
         # a second export lands; the signal comes while it may be in flight: committed or absent, never half
         copy_sample(formats / STRIPE, inbox, "second.csv")
         time.sleep(0.5)

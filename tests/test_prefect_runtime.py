@@ -15,16 +15,9 @@ from legatura.flows import prefect_runtime
 from legatura.flows.config import load_settings
 from legatura.flows.processes import pid_alive
 
+from tests.waiting import eventually
+
 EXE = Path(sys.executable).with_name("legatura")
-
-
-def _wait(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 def test_default_state_dir_is_the_users_not_the_working_folders(tmp_path, monkeypatch):
@@ -137,7 +130,7 @@ def test_idle_stop_waits_for_a_live_command_then_stops(tmp_path):
         assert prefect_runtime._healthy(url) and prefect_runtime.running_server(state)
         # the command ends: the server stops by itself and says so
         prefect_runtime.release_lease(state)
-        assert _wait(lambda: not pid_alive(pid), timeout=60)
+        assert eventually(lambda: not pid_alive(pid), timeout=60)
         assert prefect_runtime.server_info(state) is None
         assert "stopping the local Prefect server" in (state / "server.log").read_text()
     finally:
@@ -155,7 +148,7 @@ def test_command_arriving_during_the_idle_stop_waits_then_gets_a_fresh_server(tm
     prefect_runtime.release_lease(state)
     long_ago = time.time() - 3600
     os.utime(state / "last-used", (long_ago, long_ago))
-    assert _wait(lambda: "stopping the local Prefect server" in (state / "server.log").read_text(), timeout=60)
+    assert eventually(lambda: "stopping the local Prefect server" in (state / "server.log").read_text(), timeout=60)
     try:
         # arriving while it stops (or just after): never handed the dying server
         url = prefect_runtime.ensure_server(state, timeout=240, idle_minutes=0.05)

@@ -19,7 +19,8 @@ from legatura.transforms.channels import events
 from legatura.warehouse import db
 from pydantic import SecretStr
 
-from tests.test_watch import wait_for, watch_in_thread
+from tests.test_watch import watch_in_thread
+from tests.waiting import eventually
 
 DATA = Path(__file__).parent / "data"
 WEBHOOKS = [json.loads(line) for line in (DATA / "watch" / "twilio_webhooks.jsonl").read_text().splitlines()]
@@ -255,9 +256,9 @@ def test_sms_webhooks_reach_the_warehouse_through_receiver_and_watcher(settings,
         for fields in WEBHOOKS[:3]:
             assert post_sms(receiver, fields)[0] == 200
         assert post_sms(receiver, WEBHOOKS[0])[0] == 200  # a retried delivery
-        wait_for(lambda: sum(f.rows_ingested for b in batches if b.result for f in b.result.files) >= 3)
+        assert eventually(lambda: sum(f.rows_ingested for b in batches if b.result for f in b.result.files) >= 3)
         assert post_sms(receiver, WEBHOOKS[3])[0] == 200  # a later message: the same day file grows
-        wait_for(lambda: sum(f.rows_ingested for b in batches if b.result for f in b.result.files) >= 4)
+        assert eventually(lambda: sum(f.rows_ingested for b in batches if b.result for f in b.result.files) >= 4)
     finally:
         stop.set()
         thread.join(30)

@@ -9,7 +9,8 @@ import duckdb
 import pytest
 from legatura.warehouse import db, snapshot
 
-from tests.test_watch import PAYMENTS, wait_for, watch_in_thread
+from tests.test_watch import PAYMENTS, watch_in_thread
+from tests.waiting import eventually
 
 
 def snapshot_count(path: Path, table: str = "contacts") -> int:
@@ -114,10 +115,10 @@ def test_watch_publishes_at_most_once_per_min_seconds_and_on_stop(configure, con
     (landing / "first.csv").write_bytes(PAYMENTS.read_bytes())
     batches, stop, thread = watch_in_thread(settings, prefect_api, config)
     try:
-        wait_for(lambda: len(batches) >= 1)
+        assert eventually(lambda: len(batches) >= 1)
         assert snapshot_count(settings.warehouse.snapshot, "donations") == 4   # the first copy is due at once
         (landing / "second.csv").write_bytes(PAYMENTS.read_bytes().replace(b"ch_watch_", b"ch_second_"))
-        wait_for(lambda: len(batches) >= 2)
+        assert eventually(lambda: len(batches) >= 2)
         assert batches[1].error is None
         assert snapshot_count(settings.warehouse.snapshot, "donations") == 4   # within the hour: pending
     finally:

@@ -17,19 +17,12 @@ import duckdb
 import pytest
 from legatura.flows import warm
 
+from tests.waiting import eventually
+
 EXE = Path(sys.executable).with_name("legatura")
 FORMATS = Path(__file__).parent / "data" / "formats"
 
 pytestmark = [pytest.mark.prefect, pytest.mark.subprocess]
-
-
-def _wait(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return bool(condition())
 
 
 class User:
@@ -88,10 +81,10 @@ def user(tmp_path_factory):
     u = User(tmp_path_factory.mktemp("warm"))
     first = u.run("ingest", str(FORMATS / "stripe"))
     assert first.returncode == 0, first.stderr
-    assert _wait(u.warm_ready), u.log()
+    assert eventually(u.warm_ready), u.log()
     yield u
     u.run("server", "stop")
-    assert _wait(lambda: not list(u.warm_dir.glob("*.sock")), 30), u.log()
+    assert eventually(lambda: not list(u.warm_dir.glob("*.sock")), 30), u.log()
 
 
 def _count(u: User, sql: str) -> int:
@@ -143,7 +136,7 @@ def test_a_warm_command_is_a_completed_flow_run_on_the_users_server(user):
         found = _api(user, "/task_runs/filter", {"flow_runs": {"id": {"any_": [latest["id"]]}}})
         return {(t["name"].rsplit("-", 1)[0], t["state_type"]) for t in found}
 
-    assert _wait(lambda: task_runs() == {("ingest-files", "COMPLETED"), ("track-response-times", "COMPLETED")},
+    assert eventually(lambda: task_runs() == {("ingest-files", "COMPLETED"), ("track-response-times", "COMPLETED")},
                  30), task_runs()
 
 
@@ -162,7 +155,7 @@ def test_ctrl_c_reaches_the_command_which_keeps_nothing_of_its_batch(user):
     before = _count(user, "SELECT count(*) FROM interactions")
     forked = user.forked()
     command = user.start("ingest", str(big))
-    assert _wait(lambda: user.forked() == forked + 1, 30), user.log()
+    assert eventually(lambda: user.forked() == forked + 1, 30), user.log()
     time.sleep(0.5)   # inside the batch: parsing 100,000 lines takes longer than this
     command.send_signal(signal.SIGINT)
     out, err = command.communicate(timeout=120)
@@ -212,11 +205,11 @@ def test_only_the_user_can_reach_it_and_changed_code_is_never_served(user):
     old = module.stat()
     try:
         os.utime(module, ns=(old.st_atime_ns, old.st_mtime_ns + 1_000_000_000))
-        assert _wait(lambda: not sockets[0].exists(), 60), user.log()
+        assert eventually(lambda: not sockets[0].exists(), 60), user.log()
         forked = user.forked()
         cold = user.run("track")
         assert cold.returncode == 0 and user.forked() == forked
-        assert _wait(user.warm_ready, 60), user.log()
+        assert eventually(user.warm_ready, 60), user.log()
         warm_again = user.run("track")
         assert warm_again.returncode == 0 and user.forked() == forked + 1
     finally:

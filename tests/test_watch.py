@@ -17,6 +17,8 @@ from legatura.flows.watch import (
 )
 from legatura.warehouse import db
 
+from tests.waiting import eventually
+
 DATA = Path(__file__).parent / "data" / "watch"
 PAYMENTS = DATA / "stripe_payments_small.csv"
 
@@ -169,13 +171,6 @@ def watch_in_thread(settings, api_url: str, config: str, **options):
     return batches, stop, thread
 
 
-def wait_for(condition, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 @pytest.mark.prefect
 def test_watch_sweeps_waiting_files_then_ingests_a_file_once_complete(settings, config, prefect_api):
     waiting = settings.landing.path / "stripe" / "waiting.csv"
@@ -183,7 +178,7 @@ def test_watch_sweeps_waiting_files_then_ingests_a_file_once_complete(settings, 
     waiting.write_bytes(PAYMENTS.read_bytes())
     batches, stop, thread = watch_in_thread(settings, prefect_api, config)
     try:
-        wait_for(lambda: len(batches) >= 1)
+        assert eventually(lambda: len(batches) >= 1)
         [first] = batches
         assert first.error is None and first.paths == [waiting]
         assert first.result.files[0].rows_ingested == 4
@@ -193,7 +188,7 @@ def test_watch_sweeps_waiting_files_then_ingests_a_file_once_complete(settings, 
         body = PAYMENTS.read_bytes().replace(b"ch_watch_", b"ch_late_")
         _append_in_steps(late, body, steps=4, pause=settings.landing.stable_seconds / 3,
                          check=lambda: None)
-        wait_for(lambda: len(batches) >= 2)
+        assert eventually(lambda: len(batches) >= 2)
         assert batches[1].paths == [late] and batches[1].result.files[0].rows_ingested == 4
         assert signature_of(late)[0] == len(body)
     finally:
@@ -219,13 +214,13 @@ def test_watch_survives_a_failing_batch_and_retries_it(configure, config, prefec
         landed.write_bytes(PAYMENTS.read_bytes())
         batches, stop, thread = watch_in_thread(settings, prefect_api, config)
         try:
-            wait_for(lambda: len(batches) >= 1)
+            assert eventually(lambda: len(batches) >= 1)
         except BaseException:
             stop.set()
             raise
     try:
         assert "WarehouseBusy" in batches[0].error
-        wait_for(lambda: any(b.error is None for b in batches))
+        assert eventually(lambda: any(b.error is None for b in batches))
         assert thread.is_alive()
     finally:
         stop.set()

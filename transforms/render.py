@@ -138,18 +138,16 @@ def environment(templates: Path, language: str) -> Environment:
 def variables_read(env: Environment, names, sources=()) -> set[str] | None:
     """The top-level variables the templates `names` and the template texts `sources` (subject lines) read,
     with every template they extend, include or import; None when one names another only at run time."""
-    todo = [env.parse(text) for text in sources]
-    seen: set[str] = set()
-    found: set[str] = set()
-    pending = list(names)
-    while pending or todo:
-        while pending:
+    trees = [env.parse(text) for text in sources]
+    pending, seen, found = list(names), set(), set()
+    while pending or trees:
+        if pending:
             name = pending.pop()
-            if name not in seen:
+            if name not in seen:   # the file as written (the CSS inlined on load changes no expression)
                 seen.add(name)
-                # the file as written (the CSS inlined on load changes no expression)
-                todo.append(env.parse(FileSystemLoader.get_source(env.loader, env, name)[0]))
-        tree = todo.pop()
+                trees.append(env.parse(FileSystemLoader.get_source(env.loader, env, name)[0]))
+            continue
+        tree = trees.pop()
         found |= meta.find_undeclared_variables(tree)
         for referenced in meta.find_referenced_templates(tree):
             if referenced is None:
@@ -341,45 +339,28 @@ class Renderer:
                             error=f"{current} ({_where(exc)}): {message} (contact {row['contact_id']})")
 
 
-def render_rows(renderer: Renderer, rows: list[dict]) -> list[Rendered]:
-    return [renderer.render(row) for row in rows]
-
-
 def render_columns(renderer: Renderer, rows: Iterable[dict]) -> tuple[list, list, list, list, list, list]:
     """Render many rows into the columns subject, body_text, body_html, sms_segments, reason and error: the same
     messages as `renderer.render(row)` one by one, without an object per message (the bulk path of compose).
 
     Emails, most of any campaign, render inline; a row that fails, and every other channel, goes through
     `render`, which names the template and line of the failure."""
-    subjects, texts, htmls, segments, reasons, errors = columns = ([], [], [], [], [], [])
     base, subject_of, context, sections = renderer.base, renderer.subjects, message_context, renderer.sections
     email = {lang: pair for (channel, lang), pair in renderer.templates.items() if channel == "email"}
+    done: list[tuple] = []
     for row in rows:
         pair = email.get(row["language"]) if row["channel"] == "email" else None
         if pair is not None:
             try:
                 ctx = context(row, base, sections)
-                subject = " ".join(subject_of[row["language"]].render(ctx).split())
-                html = pair[0].render(ctx)
-                text = pair[1].render(ctx).strip() + "\n"
-            except RENDER_ERRORS:
-                pass
-            else:
-                subjects.append(subject)
-                texts.append(text)
-                htmls.append(html)
-                segments.append(None)
-                reasons.append(None)
-                errors.append(None)
+                done.append((" ".join(subject_of[row["language"]].render(ctx).split()),
+                             pair[1].render(ctx).strip() + "\n", pair[0].render(ctx), None, None, None))
                 continue
+            except RENDER_ERRORS:
+                pass   # rendered again below, which names the template and line
         out = renderer.render(row)
-        subjects.append(out.subject)
-        texts.append(out.body_text)
-        htmls.append(out.body_html)
-        segments.append(out.sms_segments)
-        reasons.append(out.reason)
-        errors.append(out.error)
-    return columns
+        done.append((out.subject, out.body_text, out.body_html, out.sms_segments, out.reason, out.error))
+    return tuple(list(column) for column in zip(*done)) if done else ([], [], [], [], [], [])
 
 
 def environments(templates: Path, campaign: Campaign | CampaignSpec) -> dict[str, Environment]:
