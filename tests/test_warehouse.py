@@ -227,3 +227,35 @@ def test_views_are_recreated_only_when_their_files_changed_or_one_is_missing(tmp
     warehouse_db.migrate(con)
     assert con.execute("SELECT one FROM extra_view").fetchall() == [(1,)]
     con.close()
+
+
+def test_a_writer_sees_the_file_as_duckdb_connect_does_with_row_groups_written_before_the_commit(tmp_path):
+    """db.connect attaches the file with smaller row groups: the same catalog, the only database, its
+    second connections included; a large insert is in the file before COMMIT, a rolled-back one never is."""
+    path = tmp_path / "o'neil warehouse.duckdb"
+    con = db.connect(path)
+    assert con.execute("SELECT current_database()").fetchall() == [("o'neil warehouse",)]
+    assert [r[0] for r in con.execute("SELECT database_name FROM duckdb_databases() WHERE NOT internal").fetchall()] \
+        == ["o'neil warehouse"]
+    con.execute("CREATE TABLE t (i BIGINT, body VARCHAR)")
+    con.execute("CHECKPOINT")
+    empty = path.stat().st_size
+    con.execute("BEGIN TRANSACTION")
+    rows = db.ROW_GROUP_ROWS
+    con.execute(f"INSERT INTO t SELECT i, repeat('corp ' || i, 40) FROM range({3 * rows}) r(i)")
+    written_early = path.stat().st_size > empty   # full row groups went to the file inside the transaction
+    con.execute("ROLLBACK")
+    assert written_early
+    assert con.execute("SELECT count(*) FROM t").fetchall() == [(0,)]
+    con.execute(f"INSERT INTO t SELECT i, 'x' || i FROM range({2 * rows + 5}) r(i)")
+    groups = con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('t')").fetchall()[0][0]
+    assert groups == 3
+    second = con.cursor()   # the compose check's connection: same catalog, same rows
+    assert second.execute("SELECT count(*) FROM t").fetchall() == [(2 * rows + 5,)]
+    second.close()
+    con.close()
+    assert not path.with_name(path.name + ".wal").exists()   # closed with a checkpoint, as connect's file is
+    plain = duckdb.connect(str(path), read_only=True)
+    assert plain.execute("SELECT count(*), sum(i) FROM t").fetchall() == [
+        (2 * rows + 5, sum(range(2 * rows + 5)))]
+    plain.close()

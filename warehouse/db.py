@@ -89,7 +89,7 @@ def connect(db_path: Path, read_only: bool = False, timeout: float = 60.0,
     told = False
     while True:
         try:
-            con = duckdb.connect(str(db_path), read_only=read_only)
+            con = duckdb.connect(str(db_path), read_only=True) if read_only else _open_for_writing(db_path)
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
@@ -105,6 +105,44 @@ def connect(db_path: Path, read_only: bool = False, timeout: float = 60.0,
             time.sleep(0.25)
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+ROW_GROUP_ROWS = 16_384   # rows per row group written by this program (DuckDB's default: 122,880)
+WRITE_BUFFER = 1   # full row groups held before they are written (DuckDB's default: 5)
+
+
+def _open_for_writing(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse opened as `duckdb.connect(path)` opens it (the same catalog name, the only database), with
+    row groups of ROW_GROUP_ROWS rows.
+
+    DuckDB writes a transaction's rows to the file while it is still open once they fill a row group, and its
+    commit then only links them in; below a row group, the commit copies every row into the table, the WAL and
+    a checkpoint, on one core. An outbox of 94,000 messages committed in 0.4 s instead of 1.5 s this way
+    (each full row group is written as soon as it is full: WRITE_BUFFER). Smaller row groups cost a few
+    percent of compression. The size is a setting of the connection (ATTACH),
+    not of the file: every program opens the same file as it likes."""
+    if db_path.stem.lower() in ("memory", "system", "temp"):   # names DuckDB keeps: the usual way
+        return duckdb.connect(str(db_path))
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {_literal(str(db_path))} (ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
+        catalog = con.execute("SELECT database_name FROM duckdb_databases() WHERE NOT internal "
+                              "AND database_name <> 'memory'").fetchall()[0][0]
+        con.execute(f"USE {_identifier(catalog)}")
+        con.execute("DETACH memory")
+        con.execute(f"SET write_buffer_row_group_count = {WRITE_BUFFER}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def is_interrupt(exc: BaseException) -> bool:
