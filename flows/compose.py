@@ -174,7 +174,7 @@ def _queue(con, writer: OutboxWriter, rendered_chunks, queued: int, summary: Com
     if not writer.dry_run:
         con.execute("BEGIN TRANSACTION")
     try:
-        writer.write_suppressed(RESULT_SCHEMA.empty_table())
+        writer.write_suppressed(RESULT_SCHEMA)
         pending: list = []
         for rendered in rendered_chunks:
             clock.lap("render")

@@ -1,6 +1,7 @@
 """The warehouse side of compose: parameters, audience, decisions and context in SQL; the outbox write."""
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -199,12 +200,21 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# what an outbox row takes from its decision, beside what rendering gave (warehouse/compose/outbox_rows.sql)
+DECISION_COLUMNS = ("decision_no", "contact_id", "channel", "language", "address", "status", "send_after",
+                    "consent_address", "consent_source", "consent_recorded_at", "trigger_ref", "campaign_run",
+                    "audience_segment", "channel_reason", "suppression_reason")
+
+
 @dataclass
 class OutboxWriter:
     """Writes this run's outbox rows inside the caller's transaction, in SQL (warehouse/compose/outbox_rows.sql).
 
-    Rendered chunks (decision_no and what rendering gave) are joined to compose_decisions by decision_no;
-    only their failures stay in compose_failed, for the counts. With `dry_run` nothing reaches messages."""
+    A rendered chunk (decision_no and what rendering gave) is put beside its decisions by position: chunks
+    come in decision order, so each one is a slice of the queued decisions, taken once. A write costs what
+    its chunk holds, not the audience (a join would scan every decision for every chunk, and copy the
+    chunk's bodies into its hash table). Only the failures stay in compose_failed, for the counts. With
+    `dry_run` nothing reaches messages."""
     con: duckdb.DuckDBPyConnection
     campaign: Campaign
     batch: str | None = None
@@ -215,30 +225,57 @@ class OutboxWriter:
     def __post_init__(self):
         self.sql = (COMPOSE_SQL / "outbox_rows.sql").read_text(encoding="utf-8")
         self.con.execute("CREATE OR REPLACE TEMP TABLE compose_failed (decision_no BIGINT, reason VARCHAR)")
+        self.queued: pa.Table | None = None   # the queued decisions in decision order, once every part is decided
+        self.numbers: list[int] = []
 
-    def _insert(self, chunks: list, suppressed: bool) -> None:
-        self.con.register("compose_rendered", pa.concat_tables(chunks) if len(chunks) > 1 else chunks[0])
+    def _decisions(self, status: str) -> pa.Table:
+        return self.con.sql(f"SELECT {', '.join(DECISION_COLUMNS)} FROM compose_decisions WHERE status = ? "
+                            "ORDER BY decision_no", params=[status]).to_arrow_table()
+
+    def _beside(self, rendered: pa.Table) -> pa.Table:
+        """A rendered chunk with the columns of the decisions it renders."""
+        if self.queued is None:
+            self.queued = self._decisions("queued")
+            self.numbers = self.queued.column("decision_no").to_pylist()
+        numbers = rendered.column("decision_no").combine_chunks()
+        start = bisect.bisect_left(self.numbers, numbers[0].as_py())
+        decided = self.queued.slice(start, rendered.num_rows)
+        if not decided.column("decision_no").combine_chunks().equals(numbers):   # a bug, never data
+            raise RuntimeError(f"rendered messages from decision {numbers[0]} on match no run of queued decisions")
+        return _joined(decided, rendered)
+
+    def _insert(self, table: pa.Table) -> None:
+        self.con.register("compose_rendered", table)
         try:
-            if not suppressed:
-                self.con.execute("INSERT INTO compose_failed SELECT decision_no, reason FROM compose_rendered "
-                                 "WHERE reason IS NOT NULL")
+            self.con.execute("INSERT INTO compose_failed SELECT decision_no, reason FROM compose_rendered "
+                             "WHERE reason IS NOT NULL")
             if not self.dry_run:
                 self.written += self.con.execute(self.sql, {
                     "campaign": self.campaign.name, "is_marketing": self.campaign.is_marketing,
-                    "batch": self.batch, "suppressed": suppressed}).fetchall()[0][0]
+                    "batch": self.batch}).fetchall()[0][0]
         finally:
             self.con.unregister("compose_rendered")
 
-    def write_suppressed(self, empty: pa.Table) -> None:
+    def write_suppressed(self, rendered_schema: pa.Schema) -> None:
         """The decisions suppressed before rendering (consent, frequency cap, erasure, no address)."""
-        self._insert([empty], suppressed=True)
+        decided = self._decisions("suppressed")
+        nothing = pa.table([pa.nulls(decided.num_rows, f.type) for f in rendered_schema],
+                           schema=rendered_schema)   # nothing rendered for them
+        self._insert(_joined(decided, nothing))
 
     def write(self, chunks: list[pa.Table]) -> None:
         """Rendered chunks of queued decisions (Arrow tables): one INSERT for all of them."""
         chunks = [c for c in chunks if c.num_rows]
         if chunks:
-            self._insert(chunks, suppressed=False)
+            self._insert(pa.concat_tables([self._beside(c) for c in chunks]))
             self.rendered += sum(c.num_rows for c in chunks)
+
+
+def _joined(decided: pa.Table, rendered: pa.Table) -> pa.Table:
+    """Decision columns, then the rendered ones (row for row; rendered's decision_no is the decision's)."""
+    others = [name for name in rendered.column_names if name != "decision_no"]
+    return pa.Table.from_arrays([*decided.columns, *(rendered.column(n) for n in others)],
+                                names=[*decided.column_names, *others])
 
 
 def outcomes(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

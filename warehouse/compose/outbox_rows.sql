@@ -1,21 +1,13 @@
--- grain: one outbox row per decision rendered in compose_rendered (one chunk of messages) and, when
--- $suppressed, one per decision suppressed before rendering. A message whose rendering failed
+-- grain: one outbox row per row of compose_rendered: a chunk of rendered messages beside their decisions, or
+-- the decisions suppressed before rendering (nothing rendered). A message whose rendering failed
 -- (template_error, sms_too_long) is suppressed with that reason: no address, body or send time.
--- parameters: $campaign, $is_marketing, $batch (letters' printable batch, else NULL), $suppressed
+-- parameters: $campaign, $is_marketing, $batch (letters' printable batch, else NULL)
 INSERT INTO messages (
     message_id, contact_id, campaign, channel, language, address, subject, body_text, body_html, is_marketing,
     status, send_after, consent_address, consent_source, consent_recorded_at, trigger_ref, batch, campaign_run,
     audience_segment, channel_reason, sms_segments, suppression_reason, error)
-with rendered as (
-    select * from compose_rendered
-),
-
-decided as (
-    select d.*, r.subject, r.body_text, r.body_html, r.sms_segments,
-           r.reason, r.error, r.reason is not null as failed
-    from compose_decisions d
-    left join rendered r using (decision_no)
-    where r.decision_no is not null or ($suppressed and d.status = 'suppressed')
+with decided as (
+    select *, reason is not null as failed from compose_rendered
 ),
 
 final as (
