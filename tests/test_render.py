@@ -182,3 +182,48 @@ def test_a_missing_include_builds_every_variable_and_fails_the_message_not_the_r
     assert campaign_sections(tmp_path, spec) == tuple(SECTIONS)
     out = Renderer(tmp_path, spec, {"name": "A"}, date(2026, 11, 30)).render(sample_row("email", "ro"))
     assert out.reason == "template_error" and "gone.j2" in out.error
+
+
+def test_column_values_gives_what_to_pylist_gives():
+    """Dates, timestamps and decimals are made once per distinct value: the same Python values as pyarrow's
+    to_pylist, nulls, slices, chunks and structs included."""
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+    from legatura.flows.render_worker import column_values
+
+    gift = pa.struct([("amount", pa.decimal128(18, 2)), ("date", pa.date32()), ("campaign", pa.string())])
+    table = pa.table({
+        "amount": pa.array([Decimal("1234.50"), None, Decimal("-0.01"), Decimal("1234.50"), Decimal("0.00")],
+                           pa.decimal128(18, 2)),
+        "big": pa.array([Decimal("12345678901234567890.123456"), None, Decimal("1.000000"),
+                         Decimal("12345678901234567890.123456"), None], pa.decimal256(40, 6)),
+        "day": pa.array([date(2026, 11, 15), date(1970, 1, 1), None, date(2026, 11, 15), date(1969, 12, 31)]),
+        "at": pa.array([datetime(2026, 11, 15, 21, 0, tzinfo=timezone.utc), None,
+                        datetime(1960, 1, 1, tzinfo=timezone.utc), datetime(2026, 11, 15, 21, 0, tzinfo=timezone.utc),
+                        datetime(2026, 11, 15, 21, 0, 0, 1, tzinfo=timezone.utc)], pa.timestamp("us", tz="UTC")),
+        "name": ["Ștefan", None, "Ana", "Ștefan", ""],
+        "gift": pa.array([{"amount": Decimal("50.00"), "date": date(2026, 1, 2), "campaign": "Crăciun"}, None,
+                          {"amount": None, "date": None, "campaign": None},
+                          {"amount": Decimal("50.00"), "date": date(2026, 1, 2), "campaign": "Crăciun"},
+                          {"amount": Decimal("7.10"), "date": date(2025, 5, 5), "campaign": None}], gift),
+    })
+    chunked = pa.concat_tables([table.slice(0, 2), table.slice(2)])
+    for source in (table, table.slice(1, 3), chunked):
+        for name in source.column_names:
+            got, expected = column_values(source.column(name)), source.column(name).to_pylist()
+            assert got == expected, name
+            assert [type(v) for v in got] == [type(v) for v in expected], name
+            assert [str(v) for v in got] == [str(v) for v in expected], name   # Decimal('1.50') stays 1.50
+
+
+def test_a_render_process_imports_only_what_rendering_needs():
+    """What a spawned render process pays before its first chunk: no Polars, DuckDB, Prefect or pydantic."""
+    import subprocess
+    import sys
+
+    heavy = ["polars", "duckdb", "prefect", "pydantic"]
+    out = subprocess.run([sys.executable, "-c", "import sys, legatura.flows.render_worker; "
+                          f"print([m for m in {heavy!r} if m in sys.modules])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
