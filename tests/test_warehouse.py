@@ -259,3 +259,16 @@ def test_a_writer_sees_the_file_as_duckdb_connect_does_with_row_groups_written_b
     assert plain.execute("SELECT count(*), sum(i) FROM t").fetchall() == [
         (2 * rows + 5, sum(range(2 * rows + 5)))]
     plain.close()
+
+
+@pytest.mark.parametrize("stem", ["main", "memory", "information_schema", "x.y"])
+def test_a_writer_opens_a_file_named_like_a_catalog_or_schema_as_duckdb_connect_does(tmp_path, stem):
+    path = tmp_path / f"{stem}.duckdb"
+    con = db.connect(path)
+    con.execute("CREATE TABLE t AS SELECT 42 AS i")
+    written = con.execute("SELECT current_database(), current_schema()").fetchall()
+    con.close()
+    plain = duckdb.connect(str(path), read_only=True)
+    assert plain.execute("SELECT current_database(), current_schema()").fetchall() == written
+    assert plain.execute("SELECT i FROM t").fetchall() == [(42,)]
+    plain.close()

@@ -128,7 +128,7 @@ def _open_for_writing(db_path: Path) -> duckdb.DuckDBPyConnection:
         con.execute(f"ATTACH {_literal(str(db_path))} (ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
         catalog = con.execute("SELECT database_name FROM duckdb_databases() WHERE NOT internal "
                               "AND database_name <> 'memory'").fetchall()[0][0]
-        con.execute(f"USE {_identifier(catalog)}")
+        con.execute(f"USE {_identifier(catalog)}.main")   # the catalog, even one named like a schema
         con.execute("DETACH memory")
         con.execute(f"SET write_buffer_row_group_count = {WRITE_BUFFER}")
     except BaseException:
