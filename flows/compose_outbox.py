@@ -1,7 +1,6 @@
 """The warehouse side of compose: parameters, audience, decisions and context in SQL; the outbox write."""
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ import pyarrow as pa
 from legatura.flows.config import Settings
 from legatura.transforms.campaigns import Campaign, CampaignError, audience_query
 from legatura.transforms.errors import LegaturaError
-from legatura.warehouse.db import SQL_ROOT, query_frame
+from legatura.warehouse.db import SQL_ROOT, query_frame, sql_identifier, sql_literal
 
 COMPOSE_SQL = SQL_ROOT / "compose"
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -107,18 +106,18 @@ def select_audience(con: duckdb.DuckDBPyConnection, campaign: Campaign, as_of: d
     if campaign.trigger:
         source = (COMPOSE_SQL / f"trigger_{campaign.trigger.replace('.', '_')}.sql").read_text(encoding="utf-8")
         params: list = []
-        run = f"{_quote(campaign.name)} || '#' || trigger_ref"
+        run = f"{sql_literal(campaign.name)} || '#' || trigger_ref"
     elif campaign.segments:
         source = (COMPOSE_SQL / "audience_segments.sql").read_text(encoding="utf-8")
         params = [list(campaign.segments), list(campaign.exclude_segments)]
-        run = _quote(f"{campaign.name}@{as_of.isoformat()}")
+        run = sql_literal(f"{campaign.name}@{as_of.isoformat()}")
     else:
         # the analyst's SELECT runs as a subquery: only its contact_id column is used
-        source = f"SELECT DISTINCT contact_id, {_quote(campaign.audience_sql)} AS audience_segment, " \
+        source = f"SELECT DISTINCT contact_id, {sql_literal(campaign.audience_sql)} AS audience_segment, " \
                  f"NULL::VARCHAR AS trigger_ref, NULL::TIMESTAMPTZ AS trigger_at " \
                  f"FROM ({audience_query(campaign)}) WHERE contact_id IS NOT NULL"
         params = []
-        run = _quote(f"{campaign.name}@{as_of.isoformat()}")
+        run = sql_literal(f"{campaign.name}@{as_of.isoformat()}")
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE compose_audience AS
@@ -140,10 +139,6 @@ def select_audience(con: duckdb.DuckDBPyConnection, campaign: Campaign, as_of: d
           OR (a.trigger_ref IS NOT NULL AND EXISTS (
             SELECT 1 FROM messages m WHERE m.campaign = ? AND m.trigger_ref = a.trigger_ref))""", [campaign.name])
     return con.execute("SELECT count(*) FROM compose_audience").fetchall()[0][0]
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def decide(con: duckdb.DuckDBPyConnection) -> int:
@@ -190,14 +185,10 @@ def context_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def context_table(con: duckdb.DuckDBPyConnection, columns: list[str] | None = None, offset: int = 0) -> pa.Table:
     """context_rows as an Arrow table, only `columns` (else all), decision_no moved on by `offset`."""
     moved = f"decision_no + {int(offset)} AS decision_no"
-    picked = ", ".join(moved if n == "decision_no" else _ident(n) for n in columns) if columns else \
+    picked = ", ".join(moved if n == "decision_no" else sql_identifier(n) for n in columns) if columns else \
         f"* REPLACE ({moved})"
     sql = (COMPOSE_SQL / "context.sql").read_text(encoding="utf-8").strip().rstrip(";")
     return con.sql(f"SELECT {picked} FROM ({sql}) ORDER BY decision_no").to_arrow_table()
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # what an outbox row takes from its decision, beside what rendering gave (warehouse/compose/outbox_rows.sql)
@@ -226,7 +217,6 @@ class OutboxWriter:
         self.sql = (COMPOSE_SQL / "outbox_rows.sql").read_text(encoding="utf-8")
         self.con.execute("CREATE OR REPLACE TEMP TABLE compose_failed (decision_no BIGINT, reason VARCHAR)")
         self.queued: pa.Table | None = None   # the queued decisions in decision order, once every part is decided
-        self.numbers: list[int] = []
 
     def _decisions(self, status: str) -> pa.Table:
         return self.con.sql(f"SELECT {', '.join(DECISION_COLUMNS)} FROM compose_decisions WHERE status = ? "
@@ -236,12 +226,10 @@ class OutboxWriter:
         """A rendered chunk with the columns of the decisions it renders."""
         if self.queued is None:
             self.queued = self._decisions("queued")
-            self.numbers = self.queued.column("decision_no").to_pylist()
+        decided = self.queued.slice(self.rendered, rendered.num_rows)   # the next ones: chunks come in order
         numbers = rendered.column("decision_no").combine_chunks()
-        start = bisect.bisect_left(self.numbers, numbers[0].as_py())
-        decided = self.queued.slice(start, rendered.num_rows)
         if not decided.column("decision_no").combine_chunks().equals(numbers):   # a bug, never data
-            raise RuntimeError(f"rendered messages from decision {numbers[0]} on match no run of queued decisions")
+            raise RuntimeError(f"rendered messages from decision {numbers[0]} on are not the next queued decisions")
         return _joined(decided, rendered)
 
     def _insert(self, table: pa.Table) -> None:
@@ -265,10 +253,13 @@ class OutboxWriter:
 
     def write(self, chunks: list[pa.Table]) -> None:
         """Rendered chunks of queued decisions (Arrow tables): one INSERT for all of them."""
-        chunks = [c for c in chunks if c.num_rows]
-        if chunks:
-            self._insert(pa.concat_tables([self._beside(c) for c in chunks]))
-            self.rendered += sum(c.num_rows for c in chunks)
+        beside = []
+        for chunk in chunks:
+            if chunk.num_rows:
+                beside.append(self._beside(chunk))
+                self.rendered += chunk.num_rows
+        if beside:
+            self._insert(pa.concat_tables(beside))
 
 
 def _joined(decided: pa.Table, rendered: pa.Table) -> pa.Table:

@@ -261,7 +261,7 @@ def test_a_writer_sees_the_file_as_duckdb_connect_does_with_row_groups_written_b
     plain.close()
 
 
-@pytest.mark.parametrize("stem", ["main", "memory", "information_schema", "x.y"])
+@pytest.mark.parametrize("stem", ["main", "memory", "Memory", "system", "temp", "information_schema", "x.y"])
 def test_a_writer_opens_a_file_named_like_a_catalog_or_schema_as_duckdb_connect_does(tmp_path, stem):
     path = tmp_path / f"{stem}.duckdb"
     con = db.connect(path)

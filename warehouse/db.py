@@ -121,14 +121,14 @@ def _open_for_writing(db_path: Path) -> duckdb.DuckDBPyConnection:
     (each full row group is written as soon as it is full: WRITE_BUFFER). Smaller row groups cost a few
     percent of compression. The size is a setting of the connection (ATTACH),
     not of the file: every program opens the same file as it likes."""
-    if db_path.stem.lower() in ("memory", "system", "temp"):   # names DuckDB keeps: the usual way
+    if db_path.stem.lower() == "memory":   # the in-memory database's name: opened the usual way
         return duckdb.connect(str(db_path))
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH {_literal(str(db_path))} (ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
+        con.execute(f"ATTACH {sql_literal(str(db_path))} (ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
         catalog = con.execute("SELECT database_name FROM duckdb_databases() WHERE NOT internal "
                               "AND database_name <> 'memory'").fetchall()[0][0]
-        con.execute(f"USE {_identifier(catalog)}.main")   # the catalog, even one named like a schema
+        con.execute(f"USE {sql_identifier(catalog)}.main")   # the catalog, even one named like a schema
         con.execute("DETACH memory")
         con.execute(f"SET write_buffer_row_group_count = {WRITE_BUFFER}")
     except BaseException:
@@ -137,11 +137,13 @@ def _open_for_writing(db_path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """`text` as a SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
-def _identifier(name: str) -> str:
+def sql_identifier(name: str) -> str:
+    """`name` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
